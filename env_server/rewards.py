@@ -1,0 +1,155 @@
+"""Reward profiles (SPEC section 4) and the one scoring path every caller goes through.
+
+A profile is data: a parser, and named components with weights. Each component is a pure function of the
+analysis that returns a fraction in [0, 1]; its points are `weight × fraction`. Adding a component or a
+profile touches only `PROFILES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from env_server.checks import Analysis, analyse, in_overlap, verdict, violations
+from env_server.parsing import Parsed, parse_published, parse_strict
+from env_server.problems import ProblemIndex
+from shared_schema import ComponentInfo, ProfileInfo, ScoreResult, Violation, ViolationType
+
+REWARD_VERSION = "1.0.0"
+DEFAULT_PROFILE = "default"
+
+ComponentFn = Callable[[Analysis, ProblemIndex], float]
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    weight: float
+    fn: ComponentFn
+    description: str
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    parse: Callable[[str], Parsed]
+    components: tuple[Component, ...]
+
+    @property
+    def max_reward(self) -> float:
+        return sum(c.weight for c in self.components)
+
+    def info(self) -> ProfileInfo:
+        return ProfileInfo(
+            name=self.name,
+            description=self.description,
+            components=[ComponentInfo(name=c.name, weight=c.weight, description=c.description) for c in self.components],
+            max_reward=self.max_reward,
+        )
+
+
+def format_component(a: Analysis, _: ProblemIndex) -> float:
+    return 1.0 if a.parsed.format_ok else 0.0
+
+
+def order_component(a: Analysis, _: ProblemIndex) -> float:
+    return 1.0 if len(a.events) >= 2 and a.sorted else 0.0
+
+
+def _kept_value(problem: ProblemIndex, keys: list[int], inclusive: bool) -> float:
+    """Σ weight × duration of the events left after dropping both events of every overlapping pair."""
+    spans = [(problem.events[k].start, problem.events[k].end) for k in keys]
+    dropped = in_overlap(spans, inclusive=inclusive)
+    kept = sum(problem.events[k].value for k, d in zip(keys, dropped, strict=True) if not d)
+    return kept / problem.optimal_score
+
+
+def score_component(a: Analysis, problem: ProblemIndex) -> float:
+    """`default`: 0 unless ≥ 2 events, all input events, none repeated; overlapping pairs dropped."""
+    if len(a.events) < 2 or not a.all_known or a.repeated:
+        return 0.0
+    return _kept_value(problem, [m for m in a.matches if m is not None], inclusive=False)
+
+
+def original_score_component(a: Analysis, problem: ProblemIndex) -> float:
+    """`original`: the set of distinct matched events must be as large as the parsed list and ≥ 2;
+    pairs overlapping under the inclusive test (touching counts) are dropped."""
+    distinct = sorted({m for m in a.matches if m is not None})
+    if len(distinct) < len(a.events) or len(distinct) < 2:
+        return 0.0
+    return _kept_value(problem, distinct, inclusive=True)
+
+
+PROFILES: dict[str, Profile] = {
+    p.name: p
+    for p in (
+        Profile(
+            name="default",
+            description="Exact, hack-resistant reward: last schedule block only, strict format, "
+            "touching events do not overlap.",
+            parse=parse_strict,
+            components=(
+                Component("format", 10.0, format_component, "one non-empty <think> block, then one "
+                          "<schedule> block holding only well-formed events"),
+                Component("order", 20.0, order_component, "at least 2 events, start times strictly increasing"),
+                Component("score", 70.0, score_component, "70 × Σ weight × duration of input events left "
+                          "after dropping every overlapping pair / optimal_score; 0 if fewer than 2 "
+                          "events, any unknown or repeated"),
+            ),
+        ),
+        Profile(
+            name="original",
+            description="The published training rewards reproduced exactly, quirks included "
+            "(events anywhere, inclusive overlap test).",
+            parse=parse_published,
+            components=(
+                Component("format", 10.0, format_component, "published format regex matches from the start"),
+                Component("order", 20.0, order_component, "at least 2 events, start minutes strictly increasing"),
+                Component("score", 70.0, original_score_component, "published score: distinct matched "
+                          "events, inclusive overlap pairs dropped, fraction of optimal_score"),
+            ),
+        ),
+    )
+}
+
+
+def score_completion(
+    completion: str, problem: ProblemIndex, profile: Profile, max_chars: int | None = None
+) -> ScoreResult:
+    """Score one completion: reward, components, verdict, score ratio and violations.
+
+    A completion longer than `max_chars` is scored on its first `max_chars` characters (a `truncated`
+    violation says so); this keeps every request's cost bounded and still gives a long rambling answer
+    the low reward it earns rather than no reward at all.
+    """
+    truncated = max_chars is not None and len(completion) > max_chars
+    text = completion[:max_chars] if truncated else completion
+    a = analyse(profile.parse(text), problem)
+    components = {c.name: c.weight * c.fn(a, problem) for c in profile.components}
+    v, ratio = verdict(a, problem)
+    found = violations(a)
+    if truncated:
+        found.insert(
+            0,
+            Violation(
+                type=ViolationType.truncated,
+                message=f"completion has {len(completion)} characters; scored on the first {max_chars}",
+            ),
+        )
+    return ScoreResult(
+        reward=sum(components.values()),
+        components=components,
+        verdict=v,
+        score_ratio=ratio,
+        optimal_score=problem.optimal_score,
+        violations=found,
+        error=None,
+    )
+
+
+def get_profile(name: str) -> Profile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise KeyError(f"unknown profile {name!r}; available: {sorted(PROFILES)}") from None

@@ -1,0 +1,34 @@
+"""Service configuration: one `Settings` object, read from `SCHED_*` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the environment service. `SCHED_TRAIN_SIZE=100 sched-env serve`, and so on."""
+
+    model_config = SettingsConfigDict(env_prefix="SCHED_", extra="ignore")
+
+    host: str = Field(default="127.0.0.1", description="Bind address (use 0.0.0.0 in a container).")
+    port: int = Field(default=8000, ge=0, le=65535, description="Port.")
+    workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes.")
+    log_level: str = Field(default="info", description="uvicorn log level.")
+
+    seed: int = Field(default=0, description="Generator seed; replicas must share it.")
+    train_size: int = Field(default=5000, ge=0, le=1_000_000, description="Generated train problems.")
+    test_size: int = Field(default=500, ge=0, le=1_000_000, description="Generated test problems.")
+    difficulty: str = Field(default="default", description="Preset of the generated splits.")
+    train_file: Path | None = Field(default=None, description="Serve this JSONL/Parquet as the train split.")
+    test_file: Path | None = Field(default=None, description="Serve this JSONL/Parquet as the test split.")
+
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, description="Largest request body (413).")
+    max_batch_items: int = Field(default=4096, ge=1, description="Most items in one /v1/score call (413).")
+    max_completion_chars: int = Field(
+        default=65_536, ge=64, description="Longer completions are scored on their first this many chars."
+    )
+    max_page_size: int = Field(default=1000, ge=1, description="Largest `limit` of /v1/problems.")
+    preset_cache_size: int = Field(default=50_000, ge=0, description="Problems of other presets kept in memory.")

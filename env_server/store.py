@@ -1,0 +1,106 @@
+"""The problems a service instance serves: generated splits (or files), looked up by id.
+
+Ids are self-describing (`train-000042`, `test-hard-000007`), so any replica with the same settings
+resolves any id without shared state. Problems of presets other than the main one are generated on first
+use and kept in a bounded LRU cache.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from env_server.dataset_io import load_problems
+from env_server.generator import PRESETS, generate_problem, generate_split, problem_id
+from env_server.problems import ProblemIndex, index_problem
+from env_server.settings import Settings
+from shared_schema import Problem
+
+SPLITS = ("train", "test")
+_ID_RE = re.compile(r"^(train|test)-(?:([a-z0-9_]+)-)?([0-9]{6,})$")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    problem: Problem
+    index: ProblemIndex
+
+
+class ProblemStore:
+    def __init__(self, settings: Settings) -> None:
+        if settings.difficulty not in PRESETS:
+            raise ValueError(f"unknown difficulty {settings.difficulty!r}; presets: {sorted(PRESETS)}")
+        self.settings = settings
+        self.sources: dict[str, str] = {}
+        self.splits: dict[str, list[Problem]] = {}
+        self.mismatches: dict[str, int] = {}
+        sizes = {"train": settings.train_size, "test": settings.test_size}
+        files = {"train": settings.train_file, "test": settings.test_file}
+        for split in SPLITS:
+            path = files[split]
+            if path is not None:
+                problems, mismatches = load_problems(path, split)
+                self.sources[split] = str(path)
+                self.mismatches[split] = len(mismatches)
+            else:
+                problems = generate_split(settings.seed, split, sizes[split], PRESETS[settings.difficulty])
+                self.sources[split] = f"generated:{settings.difficulty}"
+            self.splits[split] = problems
+        self._by_id = {p.id: Entry(p, index_problem(p, p.optimal_score)) for ps in self.splits.values() for p in ps}
+        self._cache: OrderedDict[str, Entry] = OrderedDict()
+
+    def size(self, split: str) -> int:
+        return len(self.splits[split])
+
+    def _preset_entry(self, split: str, preset: str, index: int) -> Entry:
+        pid = problem_id(split, index, preset)
+        hit = self._cache.get(pid)
+        if hit is not None:
+            self._cache.move_to_end(pid)
+            return hit
+        p = generate_problem(self.settings.seed, split, index, PRESETS[preset], pid)
+        entry = Entry(p, index_problem(p, p.optimal_score))
+        if self.settings.preset_cache_size:
+            self._cache[pid] = entry
+            if len(self._cache) > self.settings.preset_cache_size:
+                self._cache.popitem(last=False)
+        return entry
+
+    def _generated(self, split: str) -> bool:
+        return self.sources[split].startswith("generated")
+
+    def page(self, split: str, offset: int, limit: int, preset: str | None = None) -> list[Problem]:
+        """Problems [offset, offset + limit) of a split, in the main preset or another one."""
+        if preset is None or (preset == self.settings.difficulty and self._generated(split)):
+            return self.splits[split][offset : offset + limit]
+        if preset not in PRESETS:
+            raise ValueError(f"unknown difficulty {preset!r}; presets: {sorted(PRESETS)}")
+        if not self._generated(split):
+            raise ValueError(f"split {split!r} is served from a file; it has no difficulty presets")
+        end = min(offset + limit, self.size(split))
+        return [self._preset_entry(split, preset, i).problem for i in range(offset, end)]
+
+    def get(self, pid: str) -> Entry | None:
+        """The problem with this id, or None if this instance does not serve it."""
+        entry = self._by_id.get(pid)
+        if entry is not None:
+            return entry
+        m = _ID_RE.match(pid)
+        if m is None or m.group(2) is None:
+            return None
+        split, preset, index = m.group(1), m.group(2), int(m.group(3))
+        if preset not in PRESETS or preset == self.settings.difficulty:
+            return None  # the main preset's ids carry no preset part
+        if index >= self.size(split) or not self._generated(split):
+            return None
+        return self._preset_entry(split, preset, index)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "seed": self.settings.seed,
+            "difficulty": self.settings.difficulty,
+            "sources": self.sources,
+            "imported_optimal_score_mismatches": self.mismatches,
+        }

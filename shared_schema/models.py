@@ -1,0 +1,293 @@
+"""Wire types shared by the environment service and its clients.
+
+Pydantic models only, no I/O. Requests forbid unknown fields so that a typo in a client is an error,
+not a silently ignored option. Responses allow extra fields so that older clients keep working when the
+service adds one.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_TIME_RE = re.compile(r"^([0-9]{2}):([0-9]{2})$")
+MAX_HOUR = 47
+
+
+def to_minutes(hhmm: str) -> int:
+    """`HH:MM` → minutes since 00:00 of the day. Hours 00–47 so events may run past midnight."""
+    m = _TIME_RE.match(hhmm)
+    if m is None:
+        raise ValueError(f"time {hhmm!r} is not HH:MM")
+    hours, minutes = int(m.group(1)), int(m.group(2))
+    if minutes > 59:
+        raise ValueError(f"time {hhmm!r} has minutes over 59")
+    if hours > MAX_HOUR:
+        raise ValueError(f"time {hhmm!r} has hours over {MAX_HOUR}")
+    return hours * 60 + minutes
+
+
+def from_minutes(minutes: int) -> str:
+    """Minutes since 00:00 → `HH:MM` (inverse of `to_minutes`)."""
+    if not 0 <= minutes <= MAX_HOUR * 60 + 59:
+        raise ValueError(f"{minutes} minutes is outside 00:00–{MAX_HOUR}:59")
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Event(BaseModel):
+    """One event of a day. Events are taken whole: times are never moved, shortened or split."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(
+        min_length=1,
+        max_length=200,
+        description="Event name, unique within a problem; no '<' or '>' and no surrounding white space.",
+    )
+    start: str = Field(description="Start time `HH:MM` (hours 00–47, minutes 00–59).", examples=["09:30"])
+    end: str = Field(description="End time `HH:MM`, strictly after `start`.", examples=["10:45"])
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_writable(cls, v: str) -> str:
+        if v != v.strip():
+            raise ValueError("name must not start or end with white space")
+        if "<" in v or ">" in v:
+            raise ValueError("name must not contain '<' or '>' (it could not be written in the answer format)")
+        return v
+
+    @field_validator("start", "end")
+    @classmethod
+    def _time_ok(cls, v: str) -> str:
+        to_minutes(v)
+        return v
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> Event:
+        if to_minutes(self.end) <= to_minutes(self.start):
+            raise ValueError(f"event {self.name!r} must end after it starts ({self.start}–{self.end})")
+        return self
+
+    @property
+    def start_min(self) -> int:
+        return to_minutes(self.start)
+
+    @property
+    def end_min(self) -> int:
+        return to_minutes(self.end)
+
+    @property
+    def duration(self) -> int:
+        return self.end_min - self.start_min
+
+
+class ProblemSpec(BaseModel):
+    """The task itself: a day's events and which of them are priorities (weight 2)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[Event] = Field(min_length=1, max_length=2000, description="The day's events, any order.")
+    priorities: list[str] = Field(
+        default_factory=list, description="Names of priority events (a subset of the event names)."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ProblemSpec:
+        names = [e.name for e in self.events]
+        seen: set[str] = set()
+        for n in names:
+            if n in seen:
+                raise ValueError(f"event names must be unique; {n!r} appears twice")
+            seen.add(n)
+        unknown = [p for p in self.priorities if p not in seen]
+        if unknown:
+            raise ValueError(f"priorities must name events; unknown: {unknown}")
+        if len(set(self.priorities)) != len(self.priorities):
+            raise ValueError("priorities must not repeat a name")
+        return self
+
+
+class Problem(ProblemSpec):
+    """A problem as served: stable `id` and the exact optimum computed by the service's solver."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=200, description="Stable identifier, e.g. `train-000042`.")
+    optimal_score: int = Field(ge=0, description="Σ weight × duration of the optimal schedule (exact solver).")
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["system", "user", "assistant"] = Field(description="Chat role.")
+    content: str = Field(description="Message text.")
+
+
+class ProblemWithPrompt(Problem):
+    prompt: list[ChatMessage] = Field(description="Chat messages (system, user) a trainer sends to the model.")
+
+
+class ProblemList(_Response):
+    total: int = Field(description="Number of problems in the split.")
+    items: list[ProblemWithPrompt] = Field(description="The requested page of problems.")
+
+
+class Verdict(str, Enum):
+    """Evaluation verdict: the first check that fails (SPEC section 3)."""
+
+    format_error = "format_error"
+    too_few_events = "too_few_events"
+    unknown_event = "unknown_event"
+    unsorted = "unsorted"
+    overlap = "overlap"
+    valid = "valid"
+
+
+class ViolationType(str, Enum):
+    format = "format"
+    too_few_events = "too_few_events"
+    unknown_event = "unknown_event"
+    repeated_event = "repeated_event"
+    unsorted = "unsorted"
+    overlap = "overlap"
+    truncated = "truncated"
+
+
+class ScheduledEvent(BaseModel):
+    """An event as the model wrote it (not validated: it may be invented or have impossible times)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="Name as written.")
+    start: str = Field(description="Start as written.")
+    end: str = Field(description="End as written.")
+
+
+class Violation(_Response):
+    """One rule the completion breaks; `indices` are positions in the parsed schedule (0-based)."""
+
+    type: ViolationType = Field(description="Which rule is broken.")
+    indices: list[int] = Field(default_factory=list, description="Positions of the events involved.")
+    events: list[ScheduledEvent] = Field(default_factory=list, description="The events involved.")
+    message: str = Field(description="Human-readable explanation.")
+
+
+class ScoreItem(_Request):
+    """One completion to score, against a served problem (`problem_id`) or one given inline (`problem`)."""
+
+    problem_id: str | None = Field(default=None, description="Id of a problem the service serves.")
+    problem: ProblemSpec | None = Field(default=None, description="An inline problem (events, priorities).")
+    completion: str = Field(description="The model's answer text.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ScoreItem:
+        if (self.problem_id is None) == (self.problem is None):
+            raise ValueError("give exactly one of `problem_id` or `problem`")
+        return self
+
+
+class ScoreRequest(_Request):
+    profile: str = Field(default="default", description="Reward profile name (see `/v1/info`).")
+    items: list[ScoreItem] = Field(min_length=1, description="Completions to score, in order.")
+
+
+class ScoreResult(_Response):
+    reward: float | None = Field(description="Total reward (sum of `components`); null when `error` is set.")
+    components: dict[str, float] = Field(default_factory=dict, description="Component name → points.")
+    verdict: Verdict | None = Field(default=None, description="Evaluation verdict (SPEC section 3).")
+    score_ratio: float | None = Field(
+        default=None, description="Σ weight × duration / optimal_score when valid, else 0."
+    )
+    optimal_score: int | None = Field(default=None, description="The problem's exact optimum.")
+    violations: list[Violation] = Field(default_factory=list, description="Every rule the completion breaks.")
+    error: str | None = Field(default=None, description="Why this item could not be scored, else null.")
+
+
+class ScoreResponse(_Response):
+    reward_version: str = Field(description="Version of the reward definitions that produced these results.")
+    profile: str = Field(description="Profile used.")
+    results: list[ScoreResult] = Field(description="One result per item, in request order.")
+
+
+class SolveRequest(_Request):
+    problem: ProblemSpec = Field(description="The problem to solve.")
+
+
+class SolveResponse(_Response):
+    reward_version: str = Field(description="Reward version of the service.")
+    optimal_score: int = Field(description="Σ weight × duration of the optimal schedule.")
+    schedule: list[Event] = Field(description="The optimal schedule, chronological.")
+    completion: str = Field(description="The optimal answer written in the answer format.")
+
+
+class ComponentInfo(_Response):
+    name: str = Field(description="Component name, as in `components`.")
+    weight: float = Field(description="Maximum points of this component.")
+    description: str = Field(description="What earns the points.")
+
+
+class ProfileInfo(_Response):
+    name: str = Field(description="Profile name.")
+    description: str = Field(description="What the profile is for.")
+    components: list[ComponentInfo] = Field(description="Components and their weights.")
+    max_reward: float = Field(description="Sum of the weights.")
+
+
+class Difficulty(BaseModel):
+    """Generator knobs. The defaults reproduce the published dataset's distribution."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_events: int = Field(default=4, ge=2, le=500, description="Fewest events in a problem.")
+    max_events: int = Field(default=8, ge=2, le=500, description="Most events in a problem.")
+    min_duration: int = Field(default=15, ge=1, description="Shortest event, minutes.")
+    max_duration: int = Field(default=120, ge=1, description="Longest event, minutes.")
+    duration_step: int = Field(default=15, ge=1, description="Durations are multiples of this, minutes.")
+    latest_start: int = Field(default=21 * 60 + 59, ge=0, le=47 * 60, description="Latest start, minutes.")
+    granularity: int = Field(default=1, ge=1, le=60, description="Start times are multiples of this, minutes.")
+    force_overlap_prob: float = Field(
+        default=0.2, ge=0, le=1, description="Chance an event is forced to start inside an earlier one."
+    )
+    min_overlap_pairs: int = Field(default=1, ge=0, description="Fewest overlapping pairs accepted.")
+    max_overlap_ratio: float = Field(
+        default=0.4, ge=0, description="Most overlapping pairs accepted, as a fraction of the event count."
+    )
+    min_priority_ratio: float = Field(default=0.2, ge=0, le=1, description="Fewest priorities, fraction.")
+    max_priority_ratio: float = Field(default=0.4, ge=0, le=1, description="Most priorities, fraction.")
+
+    @model_validator(mode="after")
+    def _ranges(self) -> Difficulty:
+        if self.min_events > self.max_events:
+            raise ValueError("min_events must be <= max_events")
+        if self.min_duration > self.max_duration:
+            raise ValueError("min_duration must be <= max_duration")
+        if self.min_priority_ratio > self.max_priority_ratio:
+            raise ValueError("min_priority_ratio must be <= max_priority_ratio")
+        return self
+
+
+class InfoResponse(_Response):
+    reward_version: str = Field(description="Version of the reward definitions.")
+    profiles: list[ProfileInfo] = Field(description="Available reward profiles.")
+    default_profile: str = Field(description="Profile used when a request names none.")
+    splits: dict[str, int] = Field(description="Split name → number of problems.")
+    difficulties: dict[str, Difficulty] = Field(description="Named generator presets (`difficulty` query).")
+    generator: dict[str, Any] = Field(description="Seed, default difficulty and source of each split.")
+    limits: dict[str, int] = Field(description="Request limits (body bytes, batch items, completion chars).")
+
+
+class HealthResponse(_Response):
+    status: Literal["ok"] = Field(description="Always `ok` when the service answers.")
+    reward_version: str = Field(description="Version of the reward definitions.")
+
