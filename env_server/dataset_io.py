@@ -61,6 +61,8 @@ def _is_parquet(path: Path) -> bool:
 def read_rows(path: str | Path) -> list[dict[str, Any]]:
     import datasets  # heavy import: only when a file is actually read
 
+    datasets.disable_progress_bars()
+
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"dataset file not found: {path}")
@@ -82,6 +84,7 @@ def load_problems(path: str | Path, split: str) -> tuple[list[Problem], list[Sco
 def write_rows(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
     import datasets
 
+    datasets.disable_progress_bars()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     ds = datasets.Dataset.from_list(list(rows))

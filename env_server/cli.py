@@ -1,0 +1,116 @@
+"""`sched-env`: serve the environment, generate splits, solve problems and rescore completions offline."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import track
+from rich.table import Table
+
+from env_server.dataset_io import row_to_problem, save_problems
+from env_server.generator import PRESETS, generate_split
+from env_server.problems import format_schedule, index_problem, solve
+from env_server.rewards import DEFAULT_PROFILE, PROFILES, get_profile, score_completion
+from env_server.settings import Settings
+from shared_schema import ProblemSpec
+
+app = typer.Typer(help="Scheduling reward environment: service and offline tools.", no_args_is_help=True)
+console = Console(stderr=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="Bind address [env SCHED_HOST]")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port [env SCHED_PORT]")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Worker processes [env SCHED_WORKERS]")] = None,
+) -> None:
+    """Run the HTTP service with uvicorn. Every other setting comes from SCHED_* variables."""
+    import uvicorn
+
+    for key, value in (("SCHED_HOST", host), ("SCHED_PORT", port), ("SCHED_WORKERS", workers)):
+        if value is not None:
+            os.environ[key] = str(value)  # workers re-read Settings from the environment
+    s = Settings()
+    console.print(f"serving on http://{s.host}:{s.port} with {s.workers} worker(s); docs at /docs")
+    uvicorn.run(
+        "env_server.app:app_factory",
+        factory=True,
+        host=s.host,
+        port=s.port,
+        workers=s.workers,
+        log_level=s.log_level,
+        access_log=False,
+    )
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Argument(help="Output file: .jsonl or .parquet")],
+    split: Annotated[str, typer.Option(help="train or test")] = "train",
+    size: Annotated[int, typer.Option(help="Number of problems")] = 500,
+    seed: Annotated[int, typer.Option(help="Generator seed")] = 0,
+    difficulty: Annotated[str, typer.Option(help=f"Preset: {', '.join(PRESETS)}")] = "default",
+) -> None:
+    """Write a generated split in the published column layout."""
+    if difficulty not in PRESETS:
+        raise typer.BadParameter(f"unknown preset {difficulty!r}; choose from {sorted(PRESETS)}")
+    problems = generate_split(seed, split, size, PRESETS[difficulty], None if difficulty == "default" else difficulty)
+    save_problems(problems, out)
+    console.print(f"wrote {len(problems)} {split} problems to {out}")
+
+
+@app.command("solve")
+def solve_cmd(
+    problem: Annotated[Path, typer.Argument(help="JSON file with {events, priorities}, or - for stdin")],
+) -> None:
+    """Print the optimal score and schedule of one problem."""
+    raw = sys.stdin.read() if str(problem) == "-" else problem.read_text()
+    spec = ProblemSpec.model_validate_json(raw)
+    value, schedule = solve(spec)
+    typer.echo(json.dumps({"optimal_score": value, "schedule": [e.model_dump() for e in schedule]}, indent=2))
+    console.print(format_schedule(schedule))
+
+
+@app.command()
+def score(
+    rows: Annotated[Path, typer.Argument(help="JSONL: each row a problem (published layout or "
+                                               "{events, priorities}) plus a `completion` field")],
+    out: Annotated[Optional[Path], typer.Option(help="Write one result per row as JSONL here")] = None,
+    profile: Annotated[str, typer.Option(help=f"Reward profile: {', '.join(PROFILES)}")] = DEFAULT_PROFILE,
+) -> None:
+    """Rescore stored completions offline, through the same core as /v1/score, with a summary table."""
+    prof = get_profile(profile)
+    raw_rows = [json.loads(line) for line in rows.read_text().splitlines() if line.strip()]
+    problems = [row_to_problem(r.get("problem", r), f"row-{i:06d}")[0] for i, r in enumerate(raw_rows)]
+    max_chars = Settings().max_completion_chars
+    results = [
+        score_completion(str(r.get("completion", "")), index_problem(p, p.optimal_score), prof, max_chars)
+        for p, r in track(list(zip(problems, raw_rows, strict=True)), description="scoring", console=console)
+    ]
+    if out is not None:
+        with out.open("w") as f:
+            for p, r in zip(problems, results, strict=True):
+                f.write(json.dumps({"id": p.id, **r.model_dump(mode="json")}) + "\n")
+    verdicts = Counter(r.verdict.value if r.verdict else "error" for r in results)
+    n = len(results) or 1
+    table = Table(title=f"{len(results)} completions, profile {prof.name}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for v, c in sorted(verdicts.items()):
+        table.add_row(f"verdict {v}", f"{c} ({100 * c / n:.1f}%)")
+    table.add_row("mean score_ratio", f"{sum(r.score_ratio or 0 for r in results) / n:.4f}")
+    table.add_row("mean reward", f"{sum(r.reward or 0 for r in results) / n:.2f}")
+    for c in prof.components:
+        table.add_row(f"mean {c.name}", f"{sum(r.components.get(c.name, 0) for r in results) / n:.2f}")
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,92 @@
+"""Shared fixtures: small settings, an in-process app and client, and a real uvicorn server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from env_server.app import create_app
+from env_server.settings import Settings
+
+SMALL = {"train_size": 64, "test_size": 16, "seed": 0}
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings(**SMALL)
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings) -> FastAPI:
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as c:
+        yield c
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def start_server(workers: int = 1, **env: str) -> LiveServer:
+    """Start `sched-env serve` (the command the container runs) on a free port and wait for /health."""
+    port = free_port()
+    environ = {
+        **os.environ,
+        "SCHED_TRAIN_SIZE": str(SMALL["train_size"]),
+        "SCHED_TEST_SIZE": str(SMALL["test_size"]),
+        "SCHED_LOG_LEVEL": "warning",
+        **env,
+    }
+    cmd = [sys.executable, "-m", "env_server.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+           "--workers", str(workers)]
+    proc = subprocess.Popen(cmd, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return LiveServer(url, proc)
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not become healthy in 60 s")
+
+
+@pytest.fixture(scope="session")
+def live_server() -> Iterator[LiveServer]:
+    server = start_server()
+    yield server
+    server.stop()

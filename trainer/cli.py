@@ -1,0 +1,25 @@
+"""`sched-train`: GRPO training, model preparation, evaluation and reports, all against the service."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="Train and evaluate models against the scheduling environment.", no_args_is_help=True)
+
+
+def _register() -> None:
+    # Each side of the trainer registers its own commands, so the modules stay independent.
+    from trainer.train_cli import register as register_train
+
+    register_train(app)
+    try:
+        from trainer.evaluation.cli import register as register_eval
+    except ImportError:  # evaluation harness not installed in this build
+        return
+    register_eval(app)
+
+
+_register()
+
+if __name__ == "__main__":
+    app()
