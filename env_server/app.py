@@ -15,8 +15,9 @@ from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from env_server.generator import PRESETS
-from env_server.problems import gold_completion, solve
-from env_server.problems import ProblemIndex
+from env_server.integrations.openenv import openenv_router
+from env_server.integrations.openrlhf import openrlhf_router
+from env_server.problems import ProblemIndex, gold_completion, solve
 from env_server.prompts import build_prompt
 from env_server.rewards import DEFAULT_PROFILE, PROFILES, REWARD_VERSION, get_profile
 from env_server.scoring import score_items
@@ -28,6 +29,8 @@ from shared_schema import (
     Problem,
     ProblemList,
     ProblemWithPrompt,
+    PromptRequest,
+    PromptResponse,
     ScoreRequest,
     ScoreResponse,
     SolveRequest,
@@ -38,51 +41,53 @@ log = logging.getLogger("env_server")
 
 
 class BodyLimit:
-    """ASGI middleware: 413 for a body over `max_bytes`, by Content-Length or by counting the stream."""
+    """ASGI middleware: 413 for a body over `max_bytes`, by Content-Length or by counting a chunked stream.
+
+    The body is read here (it would be read whole by the endpoint anyway) and replayed to the app, so an
+    oversized stream is cut off as soon as it passes the limit, before any parsing.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
         for name, value in scope.get("headers", []):
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
                 await self._reject(send)
                 return
-        seen = 0
-        started = False
-
-        async def counting_receive() -> Message:
-            nonlocal seen
+        chunks: list[bytes] = []
+        size = 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge:
-            if not started:
+            if message["type"] != "http.request":  # client went away
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
                 await self._reject(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+        await self.app(scope, replay, send)
 
     async def _reject(self, send: Send) -> None:
         body = f'{{"detail":"request body over the {self.max_bytes}-byte limit"}}'.encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-
-
-class _TooLarge(Exception):
-    pass
 
 
 def _json(model: ProblemList | ScoreResponse | SolveResponse | InfoResponse | ProblemWithPrompt) -> Response:
@@ -106,7 +111,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(ValidationError)
     async def _validation(_: Request, exc: ValidationError) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": exc.errors(include_url=False, include_context=False)})
+        return JSONResponse(
+            status_code=422, content={"detail": exc.errors(include_url=False, include_context=False)}
+        )
 
     @app.get("/health", response_model=HealthResponse)
     async def health() -> HealthResponse:
@@ -114,20 +121,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/v1/info", response_model=InfoResponse)
     async def info() -> Response:
-        return _json(InfoResponse(
-            reward_version=REWARD_VERSION,
-            profiles=[p.info() for p in PROFILES.values()],
-            default_profile=DEFAULT_PROFILE,
-            splits={s: store.size(s) for s in store.splits},
-            difficulties=PRESETS,
-            generator=store.describe(),
-            limits={
-                "max_body_bytes": settings.max_body_bytes,
-                "max_batch_items": settings.max_batch_items,
-                "max_completion_chars": settings.max_completion_chars,
-                "max_page_size": settings.max_page_size,
-            },
-        ))
+        return _json(
+            InfoResponse(
+                reward_version=REWARD_VERSION,
+                profiles=[p.info() for p in PROFILES.values()],
+                default_profile=DEFAULT_PROFILE,
+                splits={s: store.size(s) for s in store.splits},
+                difficulties=PRESETS,
+                generator=store.describe(),
+                limits={
+                    "max_body_bytes": settings.max_body_bytes,
+                    "max_batch_items": settings.max_batch_items,
+                    "max_completion_chars": settings.max_completion_chars,
+                    "max_page_size": settings.max_page_size,
+                },
+            )
+        )
 
     @app.get("/v1/problems", response_model=ProblemList)
     async def problems(
@@ -154,24 +163,37 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.post("/v1/solve", response_model=SolveResponse)
     async def solve_endpoint(req: SolveRequest) -> Response:
         value, schedule = solve(req.problem)
-        return _json(SolveResponse(
-            reward_version=REWARD_VERSION,
-            optimal_score=value,
-            schedule=schedule,
-            completion=gold_completion(req.problem),
-        ))
+        return _json(
+            SolveResponse(
+                reward_version=REWARD_VERSION,
+                optimal_score=value,
+                schedule=schedule,
+                completion=gold_completion(req.problem),
+            )
+        )
+
+    @app.post("/v1/prompt", response_model=PromptResponse)
+    async def prompt_endpoint(req: PromptRequest) -> PromptResponse:
+        """The chat prompt for an inline problem, so clients send exactly what `/v1/problems` serves."""
+        return PromptResponse(prompt=build_prompt(req.problem))
 
     @app.post("/v1/score", response_model=ScoreResponse)
     async def score(req: ScoreRequest) -> Response:
         if len(req.items) > settings.max_batch_items:
-            raise HTTPException(413, f"{len(req.items)} items; the limit is {settings.max_batch_items} per request")
+            raise HTTPException(
+                413, f"{len(req.items)} items; the limit is {settings.max_batch_items} per request"
+            )
         try:
             profile = get_profile(req.profile)
         except KeyError as e:
             raise HTTPException(422, str(e.args[0])) from None
-        results = score_items(req.items, profile, lambda pid: _index(store, pid), settings.max_completion_chars)
+        results = score_items(
+            req.items, profile, lambda pid: _index(store, pid), settings.max_completion_chars
+        )
         return _json(ScoreResponse(reward_version=REWARD_VERSION, profile=profile.name, results=results))
 
+    app.include_router(openrlhf_router(store, settings))
+    app.include_router(openenv_router(store, settings))
     return app
 
 

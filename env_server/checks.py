@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from env_server.parsing import Parsed, ParsedEvent
 from env_server.problems import ProblemIndex
-from shared_schema import ScheduledEvent, Verdict, Violation, ViolationType
+from shared_schema import ScheduledEvent, Verdict, Violation
 
 MAX_REPORTED_PAIRS = 50
 
@@ -96,16 +96,14 @@ def violations(a: Analysis) -> list[Violation]:
     ev = a.events
     out: list[Violation] = []
     if not a.parsed.has_schedule:
-        out.append(Violation(type=ViolationType.format, message="no <schedule> block with a well-formed event"))
+        out.append(Violation(type="format", message="no <schedule> block with a well-formed event"))
     if len(ev) < 2:
-        out.append(
-            Violation(type=ViolationType.too_few_events, message=f"{len(ev)} event(s); at least 2 are required")
-        )
+        out.append(Violation(type="too_few_events", message=f"{len(ev)} event(s); at least 2 are required"))
     for pos, m in enumerate(a.matches):
         if m is None:
             out.append(
                 Violation(
-                    type=ViolationType.unknown_event,
+                    type="unknown_event",
                     indices=[pos],
                     events=[_as_wire(ev[pos])],
                     message=f"{ev[pos].name!r} {ev[pos].start}-{ev[pos].end} is not an input event",
@@ -114,7 +112,7 @@ def violations(a: Analysis) -> list[Violation]:
     for pos in a.repeated:
         out.append(
             Violation(
-                type=ViolationType.repeated_event,
+                type="repeated_event",
                 indices=[pos],
                 events=[_as_wire(ev[pos])],
                 message=f"{ev[pos].name!r} is listed more than once",
@@ -123,20 +121,19 @@ def violations(a: Analysis) -> list[Violation]:
     for pos in a.order_breaks:
         out.append(
             Violation(
-                type=ViolationType.unsorted,
+                type="unsorted",
                 indices=[pos - 1, pos],
                 events=[_as_wire(ev[pos - 1]), _as_wire(ev[pos])],
                 message=f"{ev[pos].name!r} starts at {ev[pos].start}, not after {ev[pos - 1].start}",
             )
         )
-    known = [pos for pos, m in enumerate(a.matches) if m is not None]
+    repeats = set(a.repeated)
+    known = [pos for pos, m in enumerate(a.matches) if m is not None and pos not in repeats]
     for i, j in overlapping_pairs([(ev[p].start_min, ev[p].end_min) for p in known]):
         pi, pj = known[i], known[j]
-        if a.matches[pi] == a.matches[pj]:
-            continue  # a repeat, reported above
         out.append(
             Violation(
-                type=ViolationType.overlap,
+                type="overlap",
                 indices=[pi, pj],
                 events=[_as_wire(ev[pi]), _as_wire(ev[pj])],
                 message=f"{ev[pi].name!r} ({ev[pi].start}-{ev[pi].end}) overlaps "

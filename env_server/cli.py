@@ -7,7 +7,7 @@ import os
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -27,9 +27,9 @@ console = Console(stderr=True)
 
 @app.command()
 def serve(
-    host: Annotated[Optional[str], typer.Option(help="Bind address [env SCHED_HOST]")] = None,
-    port: Annotated[Optional[int], typer.Option(help="Port [env SCHED_PORT]")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="Worker processes [env SCHED_WORKERS]")] = None,
+    host: Annotated[str | None, typer.Option(help="Bind address [env SCHED_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [env SCHED_PORT]")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes [env SCHED_WORKERS]")] = None,
 ) -> None:
     """Run the HTTP service with uvicorn. Every other setting comes from SCHED_* variables."""
     import uvicorn
@@ -61,7 +61,9 @@ def generate(
     """Write a generated split in the published column layout."""
     if difficulty not in PRESETS:
         raise typer.BadParameter(f"unknown preset {difficulty!r}; choose from {sorted(PRESETS)}")
-    problems = generate_split(seed, split, size, PRESETS[difficulty], None if difficulty == "default" else difficulty)
+    problems = generate_split(
+        seed, split, size, PRESETS[difficulty], None if difficulty == "default" else difficulty
+    )
     save_problems(problems, out)
     console.print(f"wrote {len(problems)} {split} problems to {out}")
 
@@ -80,9 +82,14 @@ def solve_cmd(
 
 @app.command()
 def score(
-    rows: Annotated[Path, typer.Argument(help="JSONL: each row a problem (published layout or "
-                                               "{events, priorities}) plus a `completion` field")],
-    out: Annotated[Optional[Path], typer.Option(help="Write one result per row as JSONL here")] = None,
+    rows: Annotated[
+        Path,
+        typer.Argument(
+            help="JSONL: each row a problem (published layout or "
+            "{events, priorities}) plus a `completion` field"
+        ),
+    ],
+    out: Annotated[Path | None, typer.Option(help="Write one result per row as JSONL here")] = None,
     profile: Annotated[str, typer.Option(help=f"Reward profile: {', '.join(PROFILES)}")] = DEFAULT_PROFILE,
 ) -> None:
     """Rescore stored completions offline, through the same core as /v1/score, with a summary table."""
@@ -107,8 +114,8 @@ def score(
         table.add_row(f"verdict {v}", f"{c} ({100 * c / n:.1f}%)")
     table.add_row("mean score_ratio", f"{sum(r.score_ratio or 0 for r in results) / n:.4f}")
     table.add_row("mean reward", f"{sum(r.reward or 0 for r in results) / n:.2f}")
-    for c in prof.components:
-        table.add_row(f"mean {c.name}", f"{sum(r.components.get(c.name, 0) for r in results) / n:.2f}")
+    for comp in prof.components:
+        table.add_row(f"mean {comp.name}", f"{sum(r.components.get(comp.name, 0) for r in results) / n:.2f}")
     Console().print(table)
 
 

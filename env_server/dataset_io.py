@@ -66,8 +66,12 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"dataset file not found: {path}")
-    ds = datasets.Dataset.from_parquet(str(path)) if _is_parquet(path) else datasets.Dataset.from_json(str(path))
-    return list(ds)  # type: ignore[arg-type]
+    ds = (
+        datasets.Dataset.from_parquet(str(path))
+        if _is_parquet(path)
+        else datasets.Dataset.from_json(str(path))
+    )
+    return [dict(row) for row in ds]
 
 
 def load_problems(path: str | Path, split: str) -> tuple[list[Problem], list[ScoreMismatch]]:

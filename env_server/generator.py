@@ -137,7 +137,10 @@ def _draw(rng: Rng, d: Difficulty) -> ProblemSpec | None:
     k_lo, k_hi = math.ceil(d.min_priority_ratio * n), math.floor(d.max_priority_ratio * n)
     k = rng.randint(k_lo, k_hi) if k_lo <= k_hi else round(d.min_priority_ratio * n)
     k = min(n, max(1, k))
-    events = [Event(name=nm, start=from_minutes(s), end=from_minutes(e)) for nm, (s, e) in zip(names, spans, strict=True)]
+    events = [
+        Event(name=nm, start=from_minutes(s), end=from_minutes(e))
+        for nm, (s, e) in zip(names, spans, strict=True)
+    ]
     return ProblemSpec(events=events, priorities=rng.sample(names, k))
 
 

@@ -63,7 +63,9 @@ def solve(spec: ProblemSpec) -> tuple[int, list[Event]]:
 
 def with_optimum(spec: ProblemSpec, problem_id: str) -> Problem:
     """A served problem: the optimum is always recomputed, never trusted from input."""
-    return Problem(id=problem_id, events=spec.events, priorities=spec.priorities, optimal_score=solve(spec)[0])
+    return Problem(
+        id=problem_id, events=spec.events, priorities=spec.priorities, optimal_score=solve(spec)[0]
+    )
 
 
 def format_schedule(schedule: list[Event]) -> str:

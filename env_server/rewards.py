@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from env_server.checks import Analysis, analyse, in_overlap, verdict, violations
 from env_server.parsing import Parsed, parse_published, parse_strict
 from env_server.problems import ProblemIndex
-from shared_schema import ComponentInfo, ProfileInfo, ScoreResult, Violation, ViolationType
+from shared_schema import ComponentInfo, ProfileInfo, ScoreResult, Violation
 
 REWARD_VERSION = "1.0.0"
 DEFAULT_PROFILE = "default"
@@ -44,7 +44,10 @@ class Profile:
         return ProfileInfo(
             name=self.name,
             description=self.description,
-            components=[ComponentInfo(name=c.name, weight=c.weight, description=c.description) for c in self.components],
+            components=[
+                ComponentInfo(name=c.name, weight=c.weight, description=c.description)
+                for c in self.components
+            ],
             max_reward=self.max_reward,
         )
 
@@ -90,12 +93,23 @@ PROFILES: dict[str, Profile] = {
             "touching events do not overlap.",
             parse=parse_strict,
             components=(
-                Component("format", 10.0, format_component, "one non-empty <think> block, then one "
-                          "<schedule> block holding only well-formed events"),
-                Component("order", 20.0, order_component, "at least 2 events, start times strictly increasing"),
-                Component("score", 70.0, score_component, "70 × Σ weight × duration of input events left "
-                          "after dropping every overlapping pair / optimal_score; 0 if fewer than 2 "
-                          "events, any unknown or repeated"),
+                Component(
+                    "format",
+                    10.0,
+                    format_component,
+                    "one non-empty <think> block, then one <schedule> block holding only well-formed events",
+                ),
+                Component(
+                    "order", 20.0, order_component, "at least 2 events, start times strictly increasing"
+                ),
+                Component(
+                    "score",
+                    70.0,
+                    score_component,
+                    "70 × Σ weight × duration of input events left "
+                    "after dropping every overlapping pair / optimal_score; 0 if fewer than 2 "
+                    "events, any unknown or repeated",
+                ),
             ),
         ),
         Profile(
@@ -105,9 +119,16 @@ PROFILES: dict[str, Profile] = {
             parse=parse_published,
             components=(
                 Component("format", 10.0, format_component, "published format regex matches from the start"),
-                Component("order", 20.0, order_component, "at least 2 events, start minutes strictly increasing"),
-                Component("score", 70.0, original_score_component, "published score: distinct matched "
-                          "events, inclusive overlap pairs dropped, fraction of optimal_score"),
+                Component(
+                    "order", 20.0, order_component, "at least 2 events, start minutes strictly increasing"
+                ),
+                Component(
+                    "score",
+                    70.0,
+                    original_score_component,
+                    "published score: distinct matched "
+                    "events, inclusive overlap pairs dropped, fraction of optimal_score",
+                ),
             ),
         ),
     )
@@ -133,7 +154,7 @@ def score_completion(
         found.insert(
             0,
             Violation(
-                type=ViolationType.truncated,
+                type="truncated",
                 message=f"completion has {len(completion)} characters; scored on the first {max_chars}",
             ),
         )

@@ -31,4 +31,6 @@ class Settings(BaseSettings):
         default=65_536, ge=64, description="Longer completions are scored on their first this many chars."
     )
     max_page_size: int = Field(default=1000, ge=1, description="Largest `limit` of /v1/problems.")
-    preset_cache_size: int = Field(default=50_000, ge=0, description="Problems of other presets kept in memory.")
+    preset_cache_size: int = Field(
+        default=50_000, ge=0, description="Problems of other presets kept in memory."
+    )

@@ -48,7 +48,9 @@ class ProblemStore:
                 problems = generate_split(settings.seed, split, sizes[split], PRESETS[settings.difficulty])
                 self.sources[split] = f"generated:{settings.difficulty}"
             self.splits[split] = problems
-        self._by_id = {p.id: Entry(p, index_problem(p, p.optimal_score)) for ps in self.splits.values() for p in ps}
+        self._by_id = {
+            p.id: Entry(p, index_problem(p, p.optimal_score)) for ps in self.splits.values() for p in ps
+        }
         self._cache: OrderedDict[str, Entry] = OrderedDict()
 
     def size(self, split: str) -> int:

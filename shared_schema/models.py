@@ -64,7 +64,9 @@ class Event(BaseModel):
         if v != v.strip():
             raise ValueError("name must not start or end with white space")
         if "<" in v or ">" in v:
-            raise ValueError("name must not contain '<' or '>' (it could not be written in the answer format)")
+            raise ValueError(
+                "name must not contain '<' or '>' (it could not be written in the answer format)"
+            )
         return v
 
     @field_validator("start", "end")
@@ -124,7 +126,9 @@ class Problem(ProblemSpec):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(min_length=1, max_length=200, description="Stable identifier, e.g. `train-000042`.")
-    optimal_score: int = Field(ge=0, description="Σ weight × duration of the optimal schedule (exact solver).")
+    optimal_score: int = Field(
+        ge=0, description="Σ weight × duration of the optimal schedule (exact solver)."
+    )
 
 
 class ChatMessage(BaseModel):
@@ -135,7 +139,9 @@ class ChatMessage(BaseModel):
 
 
 class ProblemWithPrompt(Problem):
-    prompt: list[ChatMessage] = Field(description="Chat messages (system, user) a trainer sends to the model.")
+    prompt: list[ChatMessage] = Field(
+        description="Chat messages (system, user) a trainer sends to the model."
+    )
 
 
 class ProblemList(_Response):
@@ -154,14 +160,9 @@ class Verdict(str, Enum):
     valid = "valid"
 
 
-class ViolationType(str, Enum):
-    format = "format"
-    too_few_events = "too_few_events"
-    unknown_event = "unknown_event"
-    repeated_event = "repeated_event"
-    unsorted = "unsorted"
-    overlap = "overlap"
-    truncated = "truncated"
+ViolationType = Literal[
+    "format", "too_few_events", "unknown_event", "repeated_event", "unsorted", "overlap", "truncated"
+]
 
 
 class ScheduledEvent(BaseModel):
@@ -231,6 +232,16 @@ class SolveResponse(_Response):
     completion: str = Field(description="The optimal answer written in the answer format.")
 
 
+class PromptRequest(_Request):
+    """Ask the service for the chat prompt of an inline problem (read-only; nothing is stored)."""
+
+    problem: ProblemSpec = Field(description="The problem (events, priorities) to write a prompt for.")
+
+
+class PromptResponse(_Response):
+    prompt: list[ChatMessage] = Field(description="Chat messages (system, user), as `/v1/problems` serves.")
+
+
 class ComponentInfo(_Response):
     name: str = Field(description="Component name, as in `components`.")
     weight: float = Field(description="Maximum points of this component.")
@@ -255,7 +266,9 @@ class Difficulty(BaseModel):
     max_duration: int = Field(default=120, ge=1, description="Longest event, minutes.")
     duration_step: int = Field(default=15, ge=1, description="Durations are multiples of this, minutes.")
     latest_start: int = Field(default=21 * 60 + 59, ge=0, le=47 * 60, description="Latest start, minutes.")
-    granularity: int = Field(default=1, ge=1, le=60, description="Start times are multiples of this, minutes.")
+    granularity: int = Field(
+        default=1, ge=1, le=60, description="Start times are multiples of this, minutes."
+    )
     force_overlap_prob: float = Field(
         default=0.2, ge=0, le=1, description="Chance an event is forced to start inside an earlier one."
     )
@@ -290,4 +303,3 @@ class InfoResponse(_Response):
 class HealthResponse(_Response):
     status: Literal["ok"] = Field(description="Always `ok` when the service answers.")
     reward_version: str = Field(description="Version of the reward definitions.")
-

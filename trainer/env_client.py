@@ -23,17 +23,21 @@ from tenacity import (
 )
 
 from shared_schema import (
+    ChatMessage,
     HealthResponse,
     InfoResponse,
     ProblemList,
     ProblemSpec,
     ProblemWithPrompt,
+    PromptRequest,
+    PromptResponse,
     ScoreItem,
     ScoreRequest,
     ScoreResponse,
     SolveRequest,
     SolveResponse,
 )
+from trainer.transport import RoundRobinTransport, split_urls
 
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 
@@ -95,6 +99,12 @@ class EnvClient:
 
     @classmethod
     def from_url(cls, url: str, timeout: httpx.Timeout | float = DEFAULT_TIMEOUT, **kwargs: Any) -> EnvClient:
+        """A client for one URL, or for replicas given as a comma-separated list (spread round-robin,
+        failing over when one is down: `trainer.transport.RoundRobinTransport`)."""
+        urls = split_urls(url)
+        if len(urls) > 1:
+            transport = RoundRobinTransport(urls)
+            return cls(httpx.Client(base_url=urls[0], timeout=timeout, transport=transport), **kwargs)
         return cls(httpx.Client(base_url=url.rstrip("/"), timeout=timeout), **kwargs)
 
     @property
@@ -126,8 +136,8 @@ class EnvClient:
         except RetryError as e:
             cause = e.last_attempt.exception()
             raise EnvUnavailableError(
-                f"environment at {self.base_url} failed {self.max_attempts} times on {method} {path}: {cause!r}. "
-                "Is `sched-env serve` running and reachable at --env_url?"
+                f"environment at {self.base_url} failed {self.max_attempts} times on {method} {path}: "
+                f"{cause!r}. Is `sched-env serve` running and reachable at --env_url?"
             ) from cause
         if response.status_code >= 400:
             raise EnvRequestError(response.status_code, f"{method} {path}: {response.text[:500]}")
@@ -167,7 +177,11 @@ class EnvClient:
         return ProblemList.model_validate_json(self._request("GET", "/v1/problems", params=params).content)
 
     def all_problems(
-        self, split: str = "train", limit: int | None = None, difficulty: str | None = None, page_size: int = 500
+        self,
+        split: str = "train",
+        limit: int | None = None,
+        difficulty: str | None = None,
+        page_size: int = 500,
     ) -> list[ProblemWithPrompt]:
         """Every problem of a split (or the first `limit`), fetched page by page."""
         items: list[ProblemWithPrompt] = []
@@ -182,7 +196,9 @@ class EnvClient:
         return items
 
     def problem(self, problem_id: str) -> ProblemWithPrompt:
-        return ProblemWithPrompt.model_validate_json(self._request("GET", f"/v1/problems/{problem_id}").content)
+        return ProblemWithPrompt.model_validate_json(
+            self._request("GET", f"/v1/problems/{problem_id}").content
+        )
 
     def solve(self, problem: ProblemSpec) -> SolveResponse:
         spec = ProblemSpec(events=problem.events, priorities=problem.priorities)
@@ -197,3 +213,10 @@ class EnvClient:
             "POST", "/v1/score", content=content, headers={"content-type": "application/json"}
         )
         return ScoreResponse.model_validate_json(response.content)
+
+    def prompt(self, problem: ProblemSpec) -> list[ChatMessage]:
+        """The service's chat prompt for an inline problem (`POST /v1/prompt`), e.g. one read from a file."""
+        spec = ProblemSpec(events=problem.events, priorities=problem.priorities)
+        body = PromptRequest(problem=spec).model_dump(mode="json")
+        response = self._request("POST", "/v1/prompt", json=body)
+        return PromptResponse.model_validate_json(response.content).prompt
