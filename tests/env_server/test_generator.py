@@ -52,7 +52,7 @@ def test_default_distribution_matches_the_published_dataset() -> None:
         spans = [(e.start_min, e.end_min) for e in p.events]
         assert all(d in range(15, 121, 15) for d in (e.duration for e in p.events))
         assert 1 <= overlapping_pair_count(spans) <= 0.4 * n
-        assert 1 <= len(p.priorities) and math.ceil(0.2 * n) <= len(p.priorities) <= max(
+        assert len(p.priorities) >= 1 and math.ceil(0.2 * n) <= len(p.priorities) <= max(
             1, math.floor(0.4 * n)
         )
         theme = [t for t, names in THEMES.items() if p.events[0].name in names]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -30,7 +31,7 @@ def published_rewards(completion: str, problem: Problem) -> tuple[float, float, 
     order = 0.0
     if len(events) >= 2:
         starts = [_minutes(s) for _, s, _ in events]
-        order = 20.0 if all(a < b for a, b in zip(starts, starts[1:])) else 0.0
+        order = 20.0 if all(a < b for a, b in pairwise(starts)) else 0.0
     given_events = {(e.name, e.start, e.end) for e in problem.events}
     scheduled = {e for e in events if e in given_events}
     score = 0.0

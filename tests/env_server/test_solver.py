@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from itertools import combinations
+from itertools import combinations, pairwise
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -35,12 +35,12 @@ def brute_force(items: list[tuple[int, int, int]]) -> int:
 @settings(max_examples=3000, deadline=None)
 @given(spans, st.lists(st.booleans(), min_size=9, max_size=9))
 def test_solver_matches_brute_force(sp: list[tuple[int, int]], prio: list[bool]) -> None:
-    items = [(s, e, (2 if p else 1) * (e - s)) for (s, e), p in zip(sp, prio)]
+    items = [(s, e, (2 if p else 1) * (e - s)) for (s, e), p in zip(sp, prio, strict=False)]
     value, keys = solve_intervals([Interval(i, s, e, v) for i, (s, e, v) in enumerate(items)])
     assert value == brute_force(items)
     chosen = [items[k] for k in keys]
     assert sum(c[2] for c in chosen) == value
-    assert all(a[0] < b[0] for a, b in zip(chosen, chosen[1:])), "schedule is chronological"
+    assert all(a[0] < b[0] for a, b in pairwise(chosen)), "schedule is chronological"
     assert all(not overlaps(a[:2], b[:2]) for a, b in combinations(chosen, 2))
     assert len(set(keys)) == len(keys)
 
