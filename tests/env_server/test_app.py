@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -135,3 +136,19 @@ def test_score_is_deterministic_across_app_instances(app: object) -> None:
     other = TestClient(create_app(Settings(train_size=64, test_size=16, seed=0)))
     first = TestClient(app).get("/v1/problems/train-000042").json()  # type: ignore[arg-type]
     assert other.get("/v1/problems/train-000042").json() == first
+
+
+def test_serves_a_dataset_file(tmp_path: Path) -> None:
+    rows = [
+        {"id": "pub-1", "events": [["A", "09:00", "10:00"], ["B", "09:30", "11:00"], ["C", "10:00", "10:30"]],
+         "priority_events": ["B"], "optimal_score": 1},
+    ]  # fmt: skip
+    path = tmp_path / "test.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    c = TestClient(create_app(Settings(train_size=2, test_file=path)))
+    info = c.get("/v1/info").json()
+    assert info["splits"]["test"] == 1 and info["generator"]["sources"]["test"] == str(path)
+    assert info["generator"]["imported_optimal_score_mismatches"] == {"test": 1}
+    problem = c.get("/v1/problems/pub-1").json()
+    assert problem["optimal_score"] == 180  # recomputed, not trusted
+    assert c.get("/v1/problems", params={"split": "test", "difficulty": "hard"}).status_code == 422
