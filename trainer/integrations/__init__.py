@@ -1,0 +1,1 @@
+"""Reward functions for other trainers (verl) that score through the environment service."""
