@@ -19,12 +19,12 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from env_server.generator import generate_problem  # noqa: E402
-from env_server.problems import format_schedule, index_problem, solve  # noqa: E402
-from env_server.rewards import PROFILES  # noqa: E402
-from env_server.scoring import score_items  # noqa: E402
-from shared_schema import Event, ScoreItem  # noqa: E402
-from tests.conftest import start_server  # noqa: E402
+from env_server.generator import generate_problem
+from env_server.problems import format_schedule, index_problem, solve
+from env_server.rewards import PROFILES
+from env_server.scoring import score_items
+from shared_schema import Event, ScoreItem
+from tests.conftest import start_server
 
 REASONING = (
     "Let me list the events by start time and check which ones overlap. Priority events count double, so "
@@ -67,8 +67,14 @@ def in_process_rate(pairs: list[tuple[str, str]], seconds: float) -> float:
     return done / (time.perf_counter() - start)
 
 
-def http_rate(url: str, pairs: list[tuple[str, str]], batch: int, seconds: float, clients: int) -> tuple[float, list[float]]:
-    body = {"items": [{"problem_id": pid, "completion": c} for pid, c in (pairs * (batch // len(pairs) + 1))[:batch]]}
+def http_rate(
+    url: str, pairs: list[tuple[str, str]], batch: int, seconds: float, clients: int
+) -> tuple[float, list[float]]:
+    body = {
+        "items": [
+            {"problem_id": pid, "completion": c} for pid, c in (pairs * (batch // len(pairs) + 1))[:batch]
+        ]
+    }
     latencies: list[float] = []
     counts = [0] * clients
     stop = time.perf_counter() + seconds
@@ -107,7 +113,9 @@ def main() -> None:
     base = in_process_rate(pairs, args.seconds)
     print(f"completions: {len(pairs)} distinct, mean {mean_len:.0f} chars")
     print(f"in-process core: {base:,.0f} completions/s")
-    print(f"{'workers':>7} {'clients':>7} {'batch':>6} {'compl/s':>10} {'vs core':>8} {'p50 ms':>8} {'p99 ms':>8}")
+    print(
+        f"{'workers':>7} {'clients':>7} {'batch':>6} {'compl/s':>10} {'vs core':>8} {'p50 ms':>8} {'p99 ms':>8}"
+    )
     for workers in (int(w) for w in args.workers.split(",")):
         server = start_server(workers=workers, SCHED_TRAIN_SIZE="64")
         try:
