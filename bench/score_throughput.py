@@ -113,9 +113,16 @@ def main() -> None:
     base = in_process_rate(pairs, args.seconds)
     print(f"completions: {len(pairs)} distinct, mean {mean_len:.0f} chars")
     print(f"in-process core: {base:,.0f} completions/s")
-    print(
-        f"{'workers':>7} {'clients':>7} {'batch':>6} {'compl/s':>10} {'vs core':>8} {'p50 ms':>8} {'p99 ms':>8}"
+    header = (
+        ("workers", 7),
+        ("clients", 7),
+        ("batch", 6),
+        ("compl/s", 10),
+        ("vs core", 8),
+        ("p50 ms", 8),
+        ("p99 ms", 8),
     )
+    print(" ".join(f"{name:>{width}}" for name, width in header))
     for workers in (int(w) for w in args.workers.split(",")):
         server = start_server(workers=workers, SCHED_TRAIN_SIZE="64")
         try:
