@@ -1,0 +1,36 @@
+"""Trainer fixtures: a tiny randomly initialised Llama with the real SmolLM2 tokenizer, built offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from trainer.model_prep import save_smollm2_tokenizer
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer, 32-wide Llama saved with the SmolLM2 tokenizer (chat template included): trains in seconds."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    path = tmp_path_factory.mktemp("tiny-llama")
+    save_smollm2_tokenizer(path)
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(str(path))
+    return path

@@ -1,0 +1,186 @@
+"""Reports: one markdown table and two PNG charts for one or more runs.
+
+`report.md` leads with the table (model, n, valid %, mean score ratio, exact optimal %, each verdict,
+mean reward and each component), then the charts, the published reference numbers (labelled as such:
+they were measured elsewhere, on other problems), notes on anything suspicious (wrong stated optima,
+truncation, generation errors) and one failure example per verdict. Charts use matplotlib's Agg backend,
+so they render on headless machines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from trainer.evaluation.records import ERROR, FAILURES, RunSummary
+
+VALID_CHART = "valid_and_score.png"
+FAILURE_CHART = "failures.png"
+
+PUBLISHED_NOTE = (
+    "> **Published reference (not measured here).** The published experiment evaluated on its own "
+    "100-problem test set: valid schedules **9/100** (7B base model), **48/100** (14B base model) and "
+    "**63/100** (the 7B after GRPO training), whose mean score ratio was **0.585**. Those problems and "
+    "prompts differ from these, so compare trends rather than digits."
+)
+
+VERDICT_COLORS = {
+    "valid": "#2e7d32",
+    "format_error": "#9e9e9e",
+    "too_few_events": "#8d6e63",
+    "unknown_event": "#c62828",
+    "unsorted": "#ef6c00",
+    "overlap": "#f9a825",
+    ERROR: "#000000",
+}
+
+
+def _name(s: RunSummary) -> str:
+    return f"{s.label} (reference)" if s.reference else s.label
+
+
+def table(summaries: Sequence[RunSummary]) -> str:
+    """The markdown table: one row per run, models first, references after."""
+    components = list(dict.fromkeys(c for s in summaries for c in s.mean_components))
+    extra = [ERROR] if any(ERROR in s.verdicts for s in summaries) else []
+    head = ["model", "n", "valid %", "mean score ratio", "exact optimal %", *FAILURES, *extra, "mean reward"]
+    head += [f"{c} (mean)" for c in components]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
+    for s in summaries:
+        cells = [
+            f"**{s.label}**" if not s.reference else _name(s),
+            str(s.n),
+            f"{s.valid_pct:.1f}",
+            f"{s.mean_score_ratio:.3f}",
+            f"{s.exact_optimal_pct:.1f}",
+            *(str(s.verdicts.get(v, 0)) for v in [*FAILURES, *extra]),
+            f"{s.mean_reward:.1f}",
+            *(f"{s.mean_components[c]:.1f}" if c in s.mean_components else "–" for c in components),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _notes(summaries: Sequence[RunSummary]) -> list[str]:
+    notes = []
+    for s in summaries:
+        if s.optimal_mismatches:
+            first = s.optimal_mismatches[:5]
+            shown = ", ".join(f"`{m.problem_id}` stated {m.stored}, solver {m.computed}" for m in first)
+            notes.append(
+                f"- **{s.label}**: {len(s.optimal_mismatches)} problem(s) state a wrong `optimal_score` "
+                f"({shown}); score ratios use the solver's optimum."
+            )
+        if s.truncated:
+            notes.append(
+                f"- **{s.label}**: {s.truncated} completion(s) hit the token limit (`max_new_tokens`)."
+            )
+        if s.generation_errors:
+            notes.append(
+                f"- **{s.label}**: {s.generation_errors} generation request(s) failed after every retry "
+                "(scored as empty answers); see `generation_error` in results.jsonl."
+            )
+    return notes
+
+
+def _examples(summaries: Sequence[RunSummary]) -> list[str]:
+    out = []
+    for s in summaries:
+        if s.reference or not s.examples:
+            continue
+        out += [f"\n### {s.label}\n", "| verdict | problem | first violation |", "|---|---|---|"]
+        for verdict, ex in s.examples.items():
+            message = ex.get("message", "").replace("|", "\\|").replace("\n", " ")
+            out.append(f"| {verdict} | `{ex.get('problem_id', '')}` | {message} |")
+    return out
+
+
+def markdown(summaries: Sequence[RunSummary], title: str = "Evaluation report") -> str:
+    """The whole `report.md` text (charts referenced by their file names next to it)."""
+    first = summaries[0]
+    sources = sorted({s.source for s in summaries if s.source})
+    versions = sorted({s.reward_version for s in summaries if s.reward_version})
+    profiles = sorted({s.profile for s in summaries})
+    lines = [
+        f"# {title}",
+        "",
+        f"Problems: {', '.join(f'`{x}`' for x in sources) or 'n/a'} · profile {', '.join(profiles)} · "
+        f"reward version {', '.join(versions) or 'n/a'} · {first.created_at or ''}".rstrip(" ·"),
+        "",
+        "Mean score ratio is averaged over all rows (an invalid schedule counts 0); "
+        "exact optimal = ratio 1.0.",
+        "",
+        table(summaries),
+        "",
+        f"![Valid schedules and mean score ratio]({VALID_CHART})",
+        "",
+        f"![Verdict breakdown]({FAILURE_CHART})",
+        "",
+        PUBLISHED_NOTE,
+    ]
+    notes = _notes(summaries)
+    if notes:
+        lines += ["", "## Notes", "", *notes]
+    examples = _examples(summaries)
+    if examples:
+        lines += ["", "## Failure examples", *examples]
+    return "\n".join(lines) + "\n"
+
+
+def charts(summaries: Sequence[RunSummary], output_dir: Path) -> list[Path]:
+    """Bar charts of valid % and mean score ratio per run, and the stacked verdict breakdown."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [_name(s) for s in summaries]
+    colors = ["#9e9e9e" if s.reference else "#1565c0" for s in summaries]
+    height = 1.0 + 0.45 * len(summaries)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, height), sharey=True)
+    for ax, values, label, xmax in (
+        (left, [s.valid_pct for s in summaries], "valid schedules (%)", 100.0),
+        (right, [s.mean_score_ratio for s in summaries], "mean score ratio", 1.0),
+    ):
+        bars = ax.barh(names, values, color=colors)
+        ax.bar_label(bars, fmt="%.1f" if xmax > 1 else "%.3f", padding=3)
+        ax.set_xlim(0, xmax * 1.15)
+        ax.set_xlabel(label)
+    left.invert_yaxis()  # shared y axis: first run on top, in both panels
+    fig.tight_layout()
+    valid_path = output_dir / VALID_CHART
+    fig.savefig(valid_path, dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(11, height + 0.6))
+    lefts = [0.0] * len(summaries)
+    for verdict in ["valid", *FAILURES, ERROR]:
+        widths = [100.0 * s.verdicts.get(verdict, 0) / s.n if s.n else 0.0 for s in summaries]
+        if not any(widths):
+            continue
+        ax.barh(names, widths, left=lefts, color=VERDICT_COLORS[verdict], label=verdict)
+        lefts = [a + b for a, b in zip(lefts, widths, strict=True)]
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("share of problems (%)")
+    ax.set_title("Verdicts: valid, or the first check that failed")
+    ax.invert_yaxis()
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    fig.tight_layout()
+    failure_path = output_dir / FAILURE_CHART
+    fig.savefig(failure_path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return [valid_path, failure_path]
+
+
+def write_report(
+    summaries: Sequence[RunSummary], output_dir: str | Path, title: str = "Evaluation report"
+) -> Path:
+    """Write `report.md` and the charts into `output_dir`; returns the report's path."""
+    if not summaries:
+        raise ValueError("nothing to report: no runs given")
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    charts(summaries, out)
+    path = out / "report.md"
+    path.write_text(markdown(summaries, title), encoding="utf-8")
+    return path
