@@ -98,11 +98,12 @@ def alternating_run(url: str, model: Path, out: Path, opts: argparse.Namespace) 
 
     from trainer.train import build_dataset, parse
 
-    script, training, _ = parse([
+    _, training, _ = parse([
         "--env_url", url, "--output_dir", str(out), "--max_steps", str(opts.steps), "--bf16", "false",
         "--per_device_train_batch_size", str(opts.batch), "--num_generations", str(opts.generations),
         "--max_completion_length", "32", "--activation_checkpointing", "false", "--logging_steps", "1",
         "--save_strategy", "no", "--report_to", "none", "--disable_tqdm", "true", "--seed", "0",
+        "--log_level", "warning",
     ])  # fmt: skip
     remote = EnvClient.from_url(url)
     scorer = EnvScorer(remote)
@@ -147,7 +148,13 @@ def main() -> None:
     cli.add_argument("--steps", type=int, default=40)
     cli.add_argument("--batch", type=int, default=8, help="completions per step")
     cli.add_argument("--generations", type=int, default=2)
+    cli.add_argument(
+        "--threads", type=int, default=1, help="torch threads (1 avoids oversubscribing 2 cores)"
+    )
     opts = cli.parse_args()
+    import torch
+
+    torch.set_num_threads(opts.threads)
     server = start_server()
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -162,7 +169,8 @@ def main() -> None:
     call = {k: statistics.median(v[1:]) for k, v in alternate.reward_seconds.items()}
     print(f"tiny Llama, {opts.batch} completions/step of ≤32 tokens, {opts.steps} steps alternating backends")
     for k in ("in-process", "remote"):
-        print(f"  {k:10s}: median step {med[k] * 1e3:7.1f} ms over {len(alternate.step_seconds[k]) - 1} steps; "
+        n = len(alternate.step_seconds[k]) - 1
+        print(f"  {k:10s}: median step {med[k] * 1e3:7.1f} ms over {n} steps; "
               f"median reward call {call[k] * 1e3:6.2f} ms")  # fmt: skip
     ratio = med["remote"] / med["in-process"]
     overhead = (call["remote"] - call["in-process"]) / med["in-process"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import httpx
 from tenacity import (
@@ -197,7 +198,7 @@ class EnvClient:
 
     def problem(self, problem_id: str) -> ProblemWithPrompt:
         return ProblemWithPrompt.model_validate_json(
-            self._request("GET", f"/v1/problems/{problem_id}").content
+            self._request("GET", f"/v1/problems/{quote(problem_id, safe='')}").content
         )
 
     def solve(self, problem: ProblemSpec) -> SolveResponse:

@@ -61,7 +61,7 @@ def prepare_smollm2(cache_dir: Path | None = None, force: bool = False) -> Path:
     """Convert the GGUF model to a float32 checkpoint under `cache_dir` once; return its path.
 
     The conversion writes to a temporary sibling folder and renames it into place, so an interrupted run
-    never leaves a half-written cache that a later run would trust.
+    never leaves a half-written cache that a later run would trust, and ranks converting at once agree.
     """
     target = (cache_dir or default_cache_dir()) / SMOLLM2_SENTINEL
     if (target / "config.json").is_file() and not force:
@@ -81,9 +81,13 @@ def prepare_smollm2(cache_dir: Path | None = None, force: bool = False) -> Path:
     try:
         model.save_pretrained(str(staging))
         tokenizer.save_pretrained(str(staging))
-        if target.exists():
+        if target.exists() and force:
             shutil.rmtree(target)
-        staging.rename(target)
+        try:
+            staging.rename(target)
+        except OSError:  # another process (e.g. a second rank) finished first: keep its copy
+            if not (target / "config.json").is_file():
+                raise
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

@@ -7,8 +7,8 @@
     sched-train train --config ... --output_dir runs/x --resume_from_checkpoint last
 
 Every flag of `EnvScriptArguments`, `GRPOConfig` and `ModelConfig` works on the command line or in the
-YAML file (TRL's `TrlParser`). `main()` reads top to bottom: parse, connect, build the dataset and the
-rewards, build `GRPOTrainer`, train, save. Rewards are computed only by the service; if it stays
+YAML file (TRL's `TrlParser`). `run()` reads top to bottom: connect, build the rewards and the dataset,
+build `GRPOTrainer`, train, save. Rewards are computed only by the service; if it stays
 unreachable after the retries, training stops with `EnvUnavailableError` and the checkpoints already
 written stay as they were.
 """

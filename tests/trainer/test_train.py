@@ -113,3 +113,14 @@ def test_trainer_never_imports_env_server() -> None:
                 names = [node.module]
             offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] == "env_server"]
     assert offenders == []
+
+
+@pytest.mark.slow
+def test_prepare_smollm2_converts_once(tmp_path: Path) -> None:
+    """The full GGUF conversion (~20 s, 540 MB); the tokenizer fixture covers reading the GGUF quickly."""
+    from trainer.model_prep import prepare_smollm2
+
+    path = prepare_smollm2(tmp_path)
+    assert (path / "config.json").is_file() and (path / "model.safetensors").is_file()
+    assert resolve_model(SMOLLM2_SENTINEL, tmp_path) == str(path)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left

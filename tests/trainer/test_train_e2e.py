@@ -119,3 +119,15 @@ def test_cli_reports_an_unreachable_service(
     assert code == 3
     err = capsys.readouterr().err
     assert "environment service is unreachable" in err and "No checkpoint was written" in err
+
+
+def test_sched_train_cli_passes_flags_through(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from trainer.cli import app
+
+    server = start_server()
+    server.stop()
+    flags = argv(server.url, tiny_model_dir, tmp_path / "run", 1, "--env_health_timeout", "0.5")
+    result = CliRunner().invoke(app, ["train", *flags])
+    assert result.exit_code == 3, result.output

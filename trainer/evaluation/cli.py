@@ -132,6 +132,19 @@ def eval_cmd(
     out = output_dir or Path("outputs/eval") / _slug(label)
     sampling = SamplingConfig(max_new_tokens, temperature, top_p, seed)
     client = _connect(env_url, profile)
+    problems: list[EvalProblem]
+    try:
+        if dataset is not None:
+            with console.status("reading the dataset and fetching its prompts from the service"):
+                problems, source = from_dataset(client, dataset, limit), f"dataset:{dataset}"
+        else:
+            problems = from_split(client, split, limit, difficulty)
+            preset, first = f"@{difficulty}" if difficulty else "", f"[:{limit}]" if limit else ""
+            source = f"split:{split}{preset}{first}"
+    except (FileNotFoundError, ValueError, KeyError, EnvRequestError) as e:
+        raise _fail(f"cannot load problems: {e}") from None
+    if not problems:
+        raise _fail("no problems to evaluate (empty split or file)")
     try:
         runner = make_backend(
             backend,
@@ -147,21 +160,8 @@ def eval_cmd(
             max_retries=max_retries,
             tensor_parallel_size=tensor_parallel_size,
         )
-    except (BackendUnavailableError, ValueError) as e:
+    except (BackendUnavailableError, ValueError, OSError) as e:  # OSError: a model path or hub id not found
         raise _fail(str(e)) from None
-    problems: list[EvalProblem]
-    try:
-        if dataset is not None:
-            with console.status("reading the dataset and fetching its prompts from the service"):
-                problems, source = from_dataset(client, dataset, limit), f"dataset:{dataset}"
-        else:
-            problems = from_split(client, split, limit, difficulty)
-            preset, first = f"@{difficulty}" if difficulty else "", f"[:{limit}]" if limit else ""
-            source = f"split:{split}{preset}{first}"
-    except (FileNotFoundError, ValueError, KeyError, EnvRequestError) as e:
-        raise _fail(f"cannot load problems: {e}") from None
-    if not problems:
-        raise _fail("no problems to evaluate (empty split or file)")
     settings = sampling.as_dict() if backend not in REFERENCE_BACKENDS else {}
     n = len(problems)
     with _bars((f"{label}: generating", n), ("scoring", n)) as (gen, sc):
