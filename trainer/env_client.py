@@ -92,8 +92,10 @@ class EnvClient:
         max_attempts: int = 5,
         backoff_initial: float = 0.5,
         backoff_max: float = 8.0,
+        url: str | None = None,
     ) -> None:
         self.http = http
+        self.url = url or str(http.base_url)  # as given to from_url: every replica, for logs and pickling
         self.max_attempts = max_attempts
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
@@ -105,8 +107,17 @@ class EnvClient:
         urls = split_urls(url)
         if len(urls) > 1:
             transport = RoundRobinTransport(urls)
-            return cls(httpx.Client(base_url=urls[0], timeout=timeout, transport=transport), **kwargs)
-        return cls(httpx.Client(base_url=url.rstrip("/"), timeout=timeout), **kwargs)
+            http = httpx.Client(base_url=urls[0], timeout=timeout, transport=transport)
+            return cls(http, url=",".join(urls), **kwargs)
+        return cls(httpx.Client(base_url=url.rstrip("/"), timeout=timeout), url=url.rstrip("/"), **kwargs)
+
+    def retry_settings(self) -> dict[str, float]:
+        """The keyword arguments that rebuild this client's retry policy (used when pickling)."""
+        return {
+            "max_attempts": self.max_attempts,
+            "backoff_initial": self.backoff_initial,
+            "backoff_max": self.backoff_max,
+        }
 
     @property
     def base_url(self) -> str:
@@ -153,7 +164,9 @@ class EnvClient:
         last: BaseException | None = None
         while True:
             try:
-                response = self.http.request("GET", "/health")
+                # A hung server must not block one poll for the client's full read timeout.
+                extra = {"timeout": 5.0} if isinstance(self.http, httpx.Client) else {}
+                response = self.http.request("GET", "/health", **extra)
                 if response.status_code == 200:
                     return HealthResponse.model_validate_json(response.content)
                 last = RuntimeError(f"/health answered {response.status_code}")

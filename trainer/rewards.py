@@ -125,14 +125,14 @@ class EnvScorer:
         """Pickle without the batch cache; an `EnvClient` backend is rebuilt from its URL."""
         state = self.__dict__.copy()
         state["_batch"] = None
-        if isinstance(self.backend, EnvClient):
-            state["backend"] = ("url", self.backend.base_url)
+        if isinstance(self.backend, EnvClient):  # every replica and the retry policy, not the socket
+            state["backend"] = ("url", self.backend.url, self.backend.retry_settings())
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         backend = state["backend"]
         if isinstance(backend, tuple) and backend[0] == "url":
-            state["backend"] = EnvClient.from_url(backend[1])
+            state["backend"] = EnvClient.from_url(backend[1], **backend[2])
         self.__dict__.update(state)
 
 
