@@ -117,9 +117,16 @@ def resume_path(value: str | None, output_dir: str) -> str | None:
 
 
 def run(
-    script_args: EnvScriptArguments, training_args: Any, model_args: Any, callbacks: Sequence[Any] = ()
+    script_args: EnvScriptArguments,
+    training_args: Any,
+    model_args: Any,
+    callbacks: Sequence[Any] = (),
+    **trainer_kwargs: Any,
 ) -> Any:
-    """Train with GRPO against the service and save the adapter; returns the `GRPOTrainer`."""
+    """Train with GRPO against the service and save the model; returns the `GRPOTrainer`.
+
+    `trainer_kwargs` go to `GRPOTrainer` as they are (e.g. TRL's `rollout_func` for custom generation).
+    """
     import torch
     from trl import GRPOTrainer, get_peft_config
 
@@ -172,13 +179,16 @@ def run(
         train_dataset=dataset,
         peft_config=get_peft_config(model_args),
         callbacks=list(callbacks) or None,
+        **trainer_kwargs,
     )
     trainer.train(
         resume_from_checkpoint=resume_path(training_args.resume_from_checkpoint, training_args.output_dir)
     )
-    trainer.save_model(training_args.output_dir)
+    trainer.save_model(training_args.output_dir)  # writes on the main process only
     client.close()
-    log.info("adapter saved to %s (%d score requests)", training_args.output_dir, scorer.requests)
+    if trainer.accelerator.is_main_process:
+        what = "LoRA adapter" if model_args.use_peft else "model"
+        log.info("%s saved to %s (%d score requests)", what, training_args.output_dir, scorer.requests)
     return trainer
 
 
@@ -205,7 +215,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 3
     trainer.end()
-    print(f"LoRA adapter saved to {training_args.output_dir}")
+    if trainer.accelerator.is_main_process:
+        what = "LoRA adapter" if model_args.use_peft else "model"
+        print(f"{what} saved to {training_args.output_dir}")
     return 0
 
 

@@ -80,6 +80,77 @@ def test_rewards_come_from_the_service_and_resume_continues(
     assert resumed.reward_funcs[0].scorer.requests == 1  # only step 3 was generated and scored
 
 
+class ScriptedRollout:
+    """A TRL `rollout_func` that answers each prompt with a known completion, cycling through optimal,
+    overlapping, single-event and malformed answers, so the rewards checked below are not all zero
+    (a tiny random model never writes the answer format)."""
+
+    def __init__(self, url: str) -> None:
+        self.answers: dict[str, list[str]] = {}
+        with httpx.Client(base_url=url, timeout=30) as http:
+            for p in http.get("/v1/problems", params={"limit": 16}).json()["items"]:
+                spec = {"events": p["events"], "priorities": p["priorities"]}
+                gold = http.post("/v1/solve", json={"problem": spec}).json()["completion"]
+                extra = "".join(
+                    f"<event><name>{e['name']}</name><start>{e['start']}</start><end>{e['end']}</end></event>"
+                    for e in p["events"]
+                )
+                overlapping = f"<think>all of them</think><schedule>{extra}</schedule>"
+                single = gold[: gold.index("</event>") + len("</event>")] + "</schedule>"
+                self.answers[p["prompt"][-1]["content"]] = [gold, overlapping, single, "I am not sure."]
+        self.calls = 0
+
+    def __call__(self, prompts: list[Any], trainer: Any) -> dict[str, Any]:
+        tok = trainer.processing_class
+        prompt_ids, completion_ids = [], []
+        for i, prompt in enumerate(prompts):
+            text = self.answers[prompt[-1]["content"]][(self.calls + i) % 4]
+            prompt_ids.append(
+                tok.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True, return_dict=True)[
+                    "input_ids"
+                ]
+            )
+            completion_ids.append(tok.encode(text, add_special_tokens=False) + [tok.eos_token_id])
+        self.calls += 1
+        return {
+            "prompt_ids": prompt_ids,
+            "completion_ids": completion_ids,
+            "logprobs": [[0.0] * len(ids) for ids in completion_ids],
+        }
+
+
+def test_scripted_completions_get_the_services_rewards(
+    live_server: LiveServer, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "scripted"
+    args = argv(
+        live_server.url,
+        tiny_model_dir,
+        out,
+        2,
+        "--per_device_train_batch_size",
+        "4",
+        "--max_completion_length",
+        "512",
+    )
+    trainer = run(*parse(args), rollout_func=ScriptedRollout(live_server.url))
+    scorer = trainer.reward_funcs[0].scorer
+    logged = [h for h in trainer.state.log_history if "reward" in h]
+    assert len(logged) == 2 and scorer.requests == 2
+    seen_rewards: set[float] = set()
+    for metrics in logged:
+        table = pd.read_parquet(out / "completions" / f"completions_{metrics['step']:05d}.parquet")
+        results = rescore(live_server.url, list(table["problem_id"]), list(table["completion"]))
+        seen_rewards.update(r["reward"] for r in results)
+        for name, weight in zip(scorer.component_names, scorer.weights, strict=True):
+            points = [r["components"][name] for r in results]
+            assert metrics[f"rewards/{name}/mean"] * weight == pytest.approx(
+                sum(points) / len(points), abs=1e-5
+            )
+        assert metrics["reward"] == pytest.approx(sum(r["reward"] for r in results) / len(results), abs=1e-4)
+    assert 100.0 in seen_rewards and 0.0 in seen_rewards and len(seen_rewards) >= 3
+
+
 class StopServiceAfterFirstCheckpoint(TrainerCallback):  # type: ignore[misc]
     def __init__(self, server: LiveServer) -> None:
         self.server = server
