@@ -110,7 +110,7 @@ class ScriptedRollout:
                     "input_ids"
                 ]
             )
-            completion_ids.append(tok.encode(text, add_special_tokens=False) + [tok.eos_token_id])
+            completion_ids.append([*tok.encode(text, add_special_tokens=False), tok.eos_token_id])
         self.calls += 1
         return {
             "prompt_ids": prompt_ids,
