@@ -9,13 +9,10 @@ app = typer.Typer(help="Train and evaluate models against the scheduling environ
 
 def _register() -> None:
     # Each side of the trainer registers its own commands, so the modules stay independent.
+    from trainer.evaluation.cli import register as register_eval
     from trainer.train_cli import register as register_train
 
     register_train(app)
-    try:
-        from trainer.evaluation.cli import register as register_eval
-    except ImportError:  # evaluation harness not installed in this build
-        return
     register_eval(app)
 
 

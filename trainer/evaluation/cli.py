@@ -215,7 +215,9 @@ def compare_cmd(
     if references:
         seen = {s.label for s in summaries}
         for d in run_dirs:
-            for ref_dir in sorted((d / "references").glob("*/")):
+            ref_dirs = (d / "references").glob("*/")
+            order = {name: i for i, name in enumerate(REFERENCE_BACKENDS)}  # solver first, as in eval
+            for ref_dir in sorted(ref_dirs, key=lambda p: (order.get(p.name, len(order)), p.name)):
                 ref = load_summary(ref_dir)
                 if ref.label not in seen:
                     seen.add(ref.label)

@@ -91,6 +91,7 @@ def _examples(summaries: Sequence[RunSummary]) -> list[str]:
         out += [f"\n### {s.label}\n", "| verdict | problem | first violation |", "|---|---|---|"]
         for verdict, ex in s.examples.items():
             message = ex.get("message", "").replace("|", "\\|").replace("\n", " ")
+            message = message.replace("<", "&lt;").replace(">", "&gt;")  # tags in messages are text
             out.append(f"| {verdict} | `{ex.get('problem_id', '')}` | {message} |")
     return out
 
