@@ -22,6 +22,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from shared_schema import ScoreItem
 from trainer.env_client import EnvClient
 from trainer.model_prep import prepare_smollm2
 from trainer.train import parse, run
@@ -64,6 +65,23 @@ def component_table(log_history: list[dict[str, Any]], weights: dict[str, float]
     return table
 
 
+def reference_line(client: EnvClient) -> str:
+    """What the optimal answer to the first training problem earns, through the same `/v1/score` path.
+
+    A 135M model rarely writes the answer format within a few CPU steps, so its rewards stay near 0;
+    this line shows the scale the rewards are on and that the scoring path the run used is alive.
+    """
+    problem = client.problems("train", 0, 1).items[0]
+    gold = client.solve(problem).completion
+    result = client.score([ScoreItem(problem_id=problem.id, completion=gold)]).results[0]
+    parts = ", ".join(f"{k} {v:g}" for k, v in result.components.items())
+    return (
+        f"reference: the optimal answer to {problem.id} earns {result.reward:g} ({parts}). "
+        "SmolLM2-135M rarely writes the answer format in a few CPU steps; the 7B recipe on a GPU "
+        "(trainer/configs/qwen2.5-coder-7b-lora.yaml) is the one that learns the task."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     cli.add_argument("--steps", type=int, default=4, help="GRPO steps (default 4)")
@@ -84,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         trainer = run(*parse(args))
         weights = dict(zip(trainer.reward_func_names, trainer.reward_weights.tolist(), strict=True))
         console.print(component_table(trainer.state.log_history, weights))
+        with EnvClient.from_url(url) as client:
+            console.print(reference_line(client))
         console.print(f"LoRA adapter saved to [bold]{Path(opts.output_dir).resolve()}[/bold]")
         trainer.end()
     finally:
