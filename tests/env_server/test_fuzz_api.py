@@ -1,0 +1,38 @@
+"""Random JSON at every POST route: a 4xx with a `detail`, never a 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+KEYS = ["items", "problem", "problem_id", "completion", "events", "priorities", "name", "start", "end",
+        "profile", "query", "prompts", "labels", "action", "x"]  # fmt: skip
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20),
+    st.sampled_from(["09:00", "24:60", "train-000000", "default", "<schedule>", ""]),
+)  # fmt: skip
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(KEYS), inner, max_size=4),
+    max_leaves=20,
+)
+ROUTES = ["/v1/score", "/v1/solve", "/v1/prompt", "/get_reward", "/openenv/reset", "/openenv/step"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(ROUTES), json_values)
+def test_random_json_never_gets_a_500(client: TestClient, route: str, body: Any) -> None:
+    r = client.post(route, json=body)
+    assert r.status_code < 500, (route, body, r.text)
+    if r.status_code >= 400:
+        assert "detail" in r.json()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(ROUTES), st.binary(max_size=200))
+def test_random_bytes_never_get_a_500(client: TestClient, route: str, body: bytes) -> None:
+    r = client.post(route, content=body, headers={"content-type": "application/json"})
+    assert r.status_code < 500, (route, body, r.text)
