@@ -7,9 +7,11 @@ uvicorn runs (`--factory`), reading `Settings` from the environment in each work
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Literal
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -90,6 +92,15 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
+def _error_list(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Validation errors without the offending input: it may be megabytes long, or not even JSON
+    (`Infinity`), and the location and message already name the field."""
+    return [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        for e in errors
+    ]
+
+
 def _json(model: ProblemList | ScoreResponse | SolveResponse | InfoResponse | ProblemWithPrompt) -> Response:
     return Response(content=model.model_dump_json(), media_type="application/json")
 
@@ -110,10 +121,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     @app.exception_handler(ValidationError)
-    async def _validation(_: Request, exc: ValidationError) -> JSONResponse:
-        return JSONResponse(
-            status_code=422, content={"detail": exc.errors(include_url=False, include_context=False)}
-        )
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: ValidationError | RequestValidationError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": _error_list(exc.errors())})
 
     @app.get("/health", response_model=HealthResponse)
     async def health() -> HealthResponse:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 KEYS = ["items", "problem", "problem_id", "completion", "events", "priorities", "name", "start", "end",
         "profile", "query", "prompts", "labels", "action", "x"]  # fmt: skip
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20),
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20),
     st.sampled_from(["09:00", "24:60", "train-000000", "default", "<schedule>", ""]),
 )  # fmt: skip
 json_values = st.recursive(
@@ -36,3 +37,11 @@ def test_random_json_never_gets_a_500(client: TestClient, route: str, body: Any)
 def test_random_bytes_never_get_a_500(client: TestClient, route: str, body: bytes) -> None:
     r = client.post(route, content=body, headers={"content-type": "application/json"})
     assert r.status_code < 500, (route, body, r.text)
+
+
+@pytest.mark.parametrize(
+    "body", [b"Infinity", b"NaN", b'{"items": [{"problem_id": "x", "completion": -Infinity}]}']
+)
+def test_non_finite_json_numbers_get_a_422(client: TestClient, body: bytes) -> None:
+    r = client.post("/v1/score", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"]
