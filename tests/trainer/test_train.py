@@ -74,6 +74,17 @@ def test_published_recipe_config() -> None:
         "temperature": 0.9, "num_train_epochs": 3, "use_vllm": True,
     }  # fmt: skip
     assert {k: cfg[k] for k in expected} == expected
+    assert cfg["dataset_size"] == 500
+
+
+def test_published_recipe_parses_with_only_bf16_overridden() -> None:
+    """Every key of the recipe is a real TrlParser field (a typo would fail here, not on the GPU box)."""
+    script, training, model = parse(
+        ["--config", str(CONFIGS / "qwen2.5-coder-7b-lora.yaml"), "--bf16", "false"]
+    )
+    assert script.dataset_size == 500 and script.max_prompt_tokens == 448
+    assert training.use_vllm and training.vllm_mode == "colocate" and training.num_generations == 8
+    assert model.lora_r == 32 and model.model_name_or_path == "Qwen/Qwen2.5-Coder-7B-Instruct"
 
 
 def test_dataset_has_chat_prompts_and_problem_ids(client: TestClient, tiny_model_dir: Path) -> None:
