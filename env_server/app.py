@@ -178,7 +178,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 reward_version=REWARD_VERSION,
                 optimal_score=value,
                 schedule=schedule,
-                completion=gold_completion(req.problem),
+                completion=gold_completion(req.problem, (value, schedule)),
             )
         )
 

@@ -76,9 +76,12 @@ def format_schedule(schedule: list[Event]) -> str:
     return "<schedule>\n" + "\n".join(lines) + "\n</schedule>"
 
 
-def gold_completion(spec: ProblemSpec) -> str:
-    """The optimal answer written as a model should write it: reasoning block, then the schedule."""
-    value, schedule = solve(spec)
+def gold_completion(spec: ProblemSpec, solution: tuple[int, list[Event]] | None = None) -> str:
+    """The optimal answer written as a model should write it: reasoning block, then the schedule.
+
+    Pass `solution` (the result of `solve(spec)`) when it is already at hand, to solve only once.
+    """
+    value, schedule = solution if solution is not None else solve(spec)
     reasoning = (
         f"Weighted interval scheduling over {len(spec.events)} events; priority events count double. "
         f"The best non-overlapping selection has {len(schedule)} events worth {value}."
