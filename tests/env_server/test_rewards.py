@@ -228,3 +228,26 @@ def test_profiles_are_data() -> None:
         info = profile.info()
         assert [c.name for c in info.components] == ["format", "order", "score"]
         assert info.max_reward == 100.0
+
+
+@pytest.mark.parametrize(
+    ("completion", "default", "original"),
+    [
+        (GOLD, ("valid", 1.0), ("valid", 1.0)),  # touching A-C is no overlap for the verdict, in both
+        (f"<think>{ev('A')}</think>{sched(ev('C'), ev('D'))}", ("valid", 150 / OPT), ("valid", 270 / OPT)),
+        (f"<think>{ev('A')}{ev('C')}</think> no schedule tags", ("format_error", 0.0), ("format_error", 0.0)),
+        (answer(ev("A", raw_name=" A"), ev("C")), ("valid", 150 / OPT), ("unknown_event", 0.0)),
+        ("<schedule><event><name>A</name></event></schedule>", ("format_error", 0.0), ("format_error", 0.0)),
+    ],
+    ids=["gold", "events in reasoning", "no schedule block", "padded name", "malformed event"],
+)
+def test_verdict_under_each_profile(
+    completion: str, default: tuple[str, float], original: tuple[str, float]
+) -> None:
+    index = index_problem(SPEC)
+    for name, (verdict, ratio) in (("default", default), ("original", original)):
+        r = score_completion(completion, index, PROFILES[name])
+        assert r.verdict is not None and (r.verdict.value, r.score_ratio) == (
+            verdict,
+            pytest.approx(ratio),
+        ), name
