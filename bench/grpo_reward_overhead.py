@@ -48,11 +48,7 @@ class InProcessBackend:
         return self._info
 
     def score(self, items: Sequence[ScoreItem], profile: str = "default") -> ScoreResponse:
-        def lookup(pid: str) -> Any:
-            entry = self.store.get(pid)
-            return None if entry is None else entry.index
-
-        results = score_items(items, get_profile(profile), lookup)
+        results = score_items(items, get_profile(profile), self.store.index)
         return ScoreResponse(reward_version=REWARD_VERSION, profile=profile, results=results)
 
 

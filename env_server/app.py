@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from env_server.generator import PRESETS
 from env_server.integrations.openenv import openenv_router
 from env_server.integrations.openrlhf import openrlhf_router
-from env_server.problems import ProblemIndex, gold_completion, solve
+from env_server.problems import gold_completion, solve
 from env_server.prompts import build_prompt
 from env_server.rewards import DEFAULT_PROFILE, PROFILES, REWARD_VERSION, get_profile
 from env_server.scoring import score_items
@@ -197,19 +197,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             profile = get_profile(req.profile)
         except KeyError as e:
             raise HTTPException(422, str(e.args[0])) from None
-        results = score_items(
-            req.items, profile, lambda pid: _index(store, pid), settings.max_completion_chars
-        )
+        results = score_items(req.items, profile, store.index, settings.max_completion_chars)
         return _json(ScoreResponse(reward_version=REWARD_VERSION, profile=profile.name, results=results))
 
     app.include_router(openrlhf_router(store, settings))
     app.include_router(openenv_router(store, settings))
     return app
-
-
-def _index(store: ProblemStore, pid: str) -> ProblemIndex | None:
-    entry = store.get(pid)
-    return None if entry is None else entry.index
 
 
 def app_factory() -> FastAPI:

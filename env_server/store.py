@@ -99,6 +99,11 @@ class ProblemStore:
             return None
         return self._preset_entry(split, preset, index)
 
+    def index(self, pid: str) -> ProblemIndex | None:
+        """The scoring index of a served problem, or None: the lookup `score_items` takes."""
+        entry = self.get(pid)
+        return None if entry is None else entry.index
+
     def describe(self) -> dict[str, Any]:
         return {
             "seed": self.settings.seed,

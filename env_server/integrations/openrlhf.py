@@ -13,7 +13,6 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from env_server.problems import ProblemIndex
 from env_server.rewards import DEFAULT_PROFILE, get_profile
 from env_server.scoring import score_items
 from env_server.settings import Settings
@@ -41,10 +40,6 @@ def openrlhf_router(store: ProblemStore, settings: Settings) -> APIRouter:
     """The `/get_reward` route, scoring against `store` within `settings`' limits."""
     router = APIRouter(tags=["integrations"])
 
-    def lookup(pid: str) -> ProblemIndex | None:
-        entry = store.get(pid)
-        return None if entry is None else entry.index
-
     @router.post("/get_reward", response_model=OpenRLHFRewardResponse)
     async def get_reward(
         req: OpenRLHFRewardRequest,
@@ -66,7 +61,7 @@ def openrlhf_router(store: ProblemStore, settings: Settings) -> APIRouter:
                 items.append(label_to_item(label, strip_prompt(query, prompt)))
             except (ValueError, ValidationError) as e:
                 raise HTTPException(422, f"labels[{i}]: {e}") from None
-        results = score_items(items, prof, lookup, settings.max_completion_chars)
+        results = score_items(items, prof, store.index, settings.max_completion_chars)
         bad = [f"labels[{i}]: {r.error}" for i, r in enumerate(results) if r.reward is None]
         if bad:
             raise HTTPException(422, "; ".join(bad[:5]))
