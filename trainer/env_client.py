@@ -119,6 +119,12 @@ class EnvClient:
             "backoff_max": self.backoff_max,
         }
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as "reconnect to the same URL(s) with the same timeout and retries", never the socket,
+        so reward functions holding a client can travel to other processes (TRL, accelerate)."""
+        timeout = self.http.timeout if isinstance(self.http, httpx.Client) else DEFAULT_TIMEOUT
+        return (_reconnect, (self.url, timeout, self.retry_settings()))
+
     @property
     def base_url(self) -> str:
         return str(self.http.base_url)
@@ -234,3 +240,8 @@ class EnvClient:
         body = PromptRequest(problem=spec).model_dump(mode="json")
         response = self._request("POST", "/v1/prompt", json=body)
         return PromptResponse.model_validate_json(response.content).prompt
+
+
+def _reconnect(url: str, timeout: httpx.Timeout, retry: dict[str, float]) -> EnvClient:
+    """Unpickle an `EnvClient`: a fresh connection to every replica it knew."""
+    return EnvClient.from_url(url, timeout=timeout, **retry)

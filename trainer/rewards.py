@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from shared_schema import InfoResponse, ProfileInfo, ScoreItem, ScoreResponse, ScoreResult, Verdict
-from trainer.env_client import EnvClient
 
 
 class ScoreBackend(Protocol):
@@ -122,18 +121,8 @@ class EnvScorer:
         return response.results
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickle without the batch cache; an `EnvClient` backend is rebuilt from its URL."""
-        state = self.__dict__.copy()
-        state["_batch"] = None
-        if isinstance(self.backend, EnvClient):  # every replica and the retry policy, not the socket
-            state["backend"] = ("url", self.backend.url, self.backend.retry_settings())
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        backend = state["backend"]
-        if isinstance(backend, tuple) and backend[0] == "url":
-            state["backend"] = EnvClient.from_url(backend[1], **backend[2])
-        self.__dict__.update(state)
+        """Pickle without the batch cache (an `EnvClient` backend pickles itself as its URL)."""
+        return {**self.__dict__, "_batch": None}
 
 
 def _log_batch(

@@ -177,10 +177,13 @@ def test_reward_functions_pickle(env: CountingClient, gold: dict[str, str]) -> N
 
 
 def test_pickled_scorer_keeps_every_replica_and_the_retry_policy(env: CountingClient) -> None:
-    remote = EnvClient.from_url("http://a:8000, http://b:8000/", max_attempts=7, backoff_initial=0.1)
+    remote = EnvClient.from_url(
+        "http://a:8000, http://b:8000/", timeout=3.5, max_attempts=7, backoff_initial=0.1
+    )
     scorer = EnvScorer(FakeBackend(env.info()))
     scorer.backend = remote
     clone = pickle.loads(pickle.dumps(scorer))
     assert isinstance(clone.backend, EnvClient)
     assert clone.backend.url == "http://a:8000,http://b:8000"
     assert clone.backend.retry_settings() == remote.retry_settings()
+    assert clone.backend.http.timeout == remote.http.timeout
