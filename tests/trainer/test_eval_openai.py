@@ -9,7 +9,6 @@ come out exactly as the rules say.
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from shared_schema import Event
+from tests.conftest import free_port
 from trainer.env_client import EnvClient
 from trainer.evaluation.backends import SamplingConfig
 from trainer.evaluation.cli import register
@@ -94,9 +94,7 @@ def canned(client: TestClient) -> Iterator[tuple[str, CannedModel, list[EvalProb
             text = env.solve(p.spec).completion
         answers[p.prompt[-1].content] = (behaviour, text)
     model = CannedModel(answers)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(model.app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
