@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install demo test test-all lint format serve bench clean
+.PHONY: install demo learn test test-all lint format serve bench clean
 
 install: $(VENV)/.installed
 
@@ -20,6 +20,10 @@ $(VENV)/.installed: pyproject.toml
 
 demo: install
 	$(BIN)/python -m trainer.demo
+
+# Base eval → SFT → eval → GRPO → eval of SmolLM2-135M on this CPU; resumable. See docs/learning.md.
+learn: install
+	$(BIN)/sched-train learn --output_dir runs/learn
 
 test: install
 	$(BIN)/ruff check .

@@ -25,6 +25,7 @@ from env_server.rewards import DEFAULT_PROFILE, PROFILES, REWARD_VERSION, get_pr
 from env_server.scoring import score_items
 from env_server.settings import Settings
 from env_server.store import ProblemStore
+from env_server.traces import traced_completion
 from shared_schema import (
     HealthResponse,
     InfoResponse,
@@ -33,6 +34,7 @@ from shared_schema import (
     ProblemWithPrompt,
     PromptRequest,
     PromptResponse,
+    PromptStyle,
     ScoreRequest,
     ScoreResponse,
     SolveRequest,
@@ -105,8 +107,11 @@ def _json(model: ProblemList | ScoreResponse | SolveResponse | InfoResponse | Pr
     return Response(content=model.model_dump_json(), media_type="application/json")
 
 
-def _with_prompt(p: Problem) -> ProblemWithPrompt:
-    return ProblemWithPrompt(**p.model_dump(), prompt=build_prompt(p))
+def _with_prompt(p: Problem, style: PromptStyle = "default") -> ProblemWithPrompt:
+    return ProblemWithPrompt(**p.model_dump(), prompt=build_prompt(p, style))
+
+
+StyleQuery = Annotated[PromptStyle, Query(description="Prompt style: `default` or `compact` (`/v1/info`).")]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -154,6 +159,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         offset: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1)] = 100,
         difficulty: Annotated[str | None, Query(description="Preset name; default: the main split")] = None,
+        prompt_style: StyleQuery = "default",
     ) -> Response:
         if limit > settings.max_page_size:
             raise HTTPException(422, f"limit must be at most {settings.max_page_size}")
@@ -161,14 +167,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             page = store.page(split, offset, limit, difficulty)
         except ValueError as e:
             raise HTTPException(422, str(e)) from None
-        return _json(ProblemList(total=store.size(split), items=[_with_prompt(p) for p in page]))
+        return _json(
+            ProblemList(total=store.size(split), items=[_with_prompt(p, prompt_style) for p in page])
+        )
 
     @app.get("/v1/problems/{problem_id}", response_model=ProblemWithPrompt)
-    async def problem(problem_id: str) -> Response:
+    async def problem(problem_id: str, prompt_style: StyleQuery = "default") -> Response:
         entry = store.get(problem_id)
         if entry is None:
             raise HTTPException(404, f"unknown problem id {problem_id!r}")
-        return _json(_with_prompt(entry.problem))
+        return _json(_with_prompt(entry.problem, prompt_style))
 
     @app.post("/v1/solve", response_model=SolveResponse)
     async def solve_endpoint(req: SolveRequest) -> Response:
@@ -178,14 +186,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 reward_version=REWARD_VERSION,
                 optimal_score=value,
                 schedule=schedule,
-                completion=gold_completion(req.problem, (value, schedule)),
+                completion=(
+                    traced_completion(req.problem, (value, schedule))
+                    if req.trace
+                    else gold_completion(req.problem, (value, schedule))
+                ),
             )
         )
 
     @app.post("/v1/prompt", response_model=PromptResponse)
     async def prompt_endpoint(req: PromptRequest) -> PromptResponse:
         """The chat prompt for an inline problem, so clients send exactly what `/v1/problems` serves."""
-        return PromptResponse(prompt=build_prompt(req.problem))
+        return PromptResponse(prompt=build_prompt(req.problem, req.prompt_style))
 
     @app.post("/v1/score", response_model=ScoreResponse)
     async def score(req: ScoreRequest) -> Response:

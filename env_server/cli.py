@@ -14,12 +14,12 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
-from env_server.dataset_io import row_to_problem, save_problems
+from env_server.dataset_io import row_to_problem, save_problems, save_sft
 from env_server.generator import PRESETS, generate_split
 from env_server.problems import format_schedule, index_problem, solve
 from env_server.rewards import DEFAULT_PROFILE, PROFILES, get_profile, score_completion
 from env_server.settings import Settings
-from shared_schema import ProblemSpec
+from shared_schema import PROMPT_STYLES, ProblemSpec, PromptStyle
 
 app = typer.Typer(help="Scheduling reward environment: service and offline tools.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -66,6 +66,30 @@ def generate(
     )
     save_problems(problems, out)
     console.print(f"wrote {len(problems)} {split} problems to {out}")
+
+
+@app.command("sft-data")
+def sft_data(
+    out: Annotated[Path, typer.Argument(help="Output file: .jsonl or .parquet")],
+    split: Annotated[str, typer.Option(help="train or test")] = "train",
+    size: Annotated[int, typer.Option(help="Number of problems")] = 500,
+    seed: Annotated[int, typer.Option(help="Generator seed")] = 0,
+    difficulty: Annotated[str, typer.Option(help=f"Preset: {', '.join(PRESETS)}")] = "default",
+    prompt_style: Annotated[
+        str, typer.Option("--prompt-style", help=f"Prompt style: {', '.join(PROMPT_STYLES)}")
+    ] = "default",
+) -> None:
+    """Write traced optimal answers for cold-start SFT (TRL conversational `prompt` + `completion`)."""
+    if difficulty not in PRESETS:
+        raise typer.BadParameter(f"unknown preset {difficulty!r}; choose from {sorted(PRESETS)}")
+    if prompt_style not in PROMPT_STYLES:
+        raise typer.BadParameter(f"unknown prompt style {prompt_style!r}; choose from {PROMPT_STYLES}")
+    style: PromptStyle = "compact" if prompt_style == "compact" else "default"
+    problems = generate_split(
+        seed, split, size, PRESETS[difficulty], None if difficulty == "default" else difficulty
+    )
+    save_sft(problems, out, style)
+    console.print(f"wrote {len(problems)} traced {split} answers ({prompt_style} prompts) to {out}")
 
 
 @app.command("solve")

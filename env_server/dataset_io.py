@@ -16,7 +16,8 @@ from typing import Any
 
 from env_server.problems import with_optimum
 from env_server.prompts import build_prompt
-from shared_schema import Event, Problem, ProblemSpec
+from env_server.traces import traced_completion
+from shared_schema import Event, Problem, ProblemSpec, PromptStyle
 
 
 @dataclass(frozen=True)
@@ -102,3 +103,18 @@ def write_rows(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
 def save_problems(problems: Iterable[Problem], path: str | Path) -> Path:
     """Write problems in the published layout (format from the file suffix)."""
     return write_rows([problem_to_row(p) for p in problems], path)
+
+
+def sft_row(p: Problem, style: PromptStyle = "default") -> dict[str, Any]:
+    """One cold-start example in TRL's conversational prompt-completion format: the prompt exactly as
+    `/v1/problems?prompt_style=…` serves it, and the traced optimal answer as the assistant's turn."""
+    return {
+        "id": p.id,
+        "prompt": [m.model_dump() for m in build_prompt(p, style)],
+        "completion": [{"role": "assistant", "content": traced_completion(p)}],
+    }
+
+
+def save_sft(problems: Iterable[Problem], path: str | Path, style: PromptStyle = "default") -> Path:
+    """Write traced answers as an SFT file (format from the suffix), ready for TRL's `SFTTrainer`."""
+    return write_rows([sft_row(p, style) for p in problems], path)

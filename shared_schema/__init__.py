@@ -1,6 +1,7 @@
 """The wire contract between the scheduling environment service and its clients (pydantic models only)."""
 
 from shared_schema.models import (
+    PROMPT_STYLES,
     ChatMessage,
     ComponentInfo,
     Difficulty,
@@ -14,6 +15,7 @@ from shared_schema.models import (
     ProfileInfo,
     PromptRequest,
     PromptResponse,
+    PromptStyle,
     ScheduledEvent,
     ScoreItem,
     ScoreRequest,
@@ -29,6 +31,7 @@ from shared_schema.models import (
 )
 
 __all__ = [
+    "PROMPT_STYLES",
     "ChatMessage",
     "ComponentInfo",
     "Difficulty",
@@ -42,6 +45,7 @@ __all__ = [
     "ProfileInfo",
     "PromptRequest",
     "PromptResponse",
+    "PromptStyle",
     "ScheduledEvent",
     "ScoreItem",
     "ScoreRequest",

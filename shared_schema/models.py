@@ -131,6 +131,14 @@ class Problem(ProblemSpec):
     )
 
 
+PromptStyle = Literal["default", "compact"]
+"""How the service writes a problem's chat prompt. `default`: the full rules and answer format (as the
+published experiment). `compact`: the same rules in about a third of the tokens, for small models whose
+cost grows with every prompt token. The events and priorities are written the same way in both."""
+
+PROMPT_STYLES: tuple[str, ...] = ("default", "compact")
+
+
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -223,6 +231,12 @@ class ScoreResponse(_Response):
 
 class SolveRequest(_Request):
     problem: ProblemSpec = Field(description="The problem to solve.")
+    trace: bool = Field(
+        default=False,
+        description="Write the optimal `completion` with a step-by-step `<think>` trace (events by "
+        "start time with their values, each group of overlapping events and which it keeps, the total), "
+        "for cold-start fine-tuning. Default: a one-line reasoning block.",
+    )
 
 
 class SolveResponse(_Response):
@@ -236,6 +250,7 @@ class PromptRequest(_Request):
     """Ask the service for the chat prompt of an inline problem (read-only; nothing is stored)."""
 
     problem: ProblemSpec = Field(description="The problem (events, priorities) to write a prompt for.")
+    prompt_style: PromptStyle = Field(default="default", description="Prompt style (see `/v1/info`).")
 
 
 class PromptResponse(_Response):
@@ -298,6 +313,10 @@ class InfoResponse(_Response):
     difficulties: dict[str, Difficulty] = Field(description="Named generator presets (`difficulty` query).")
     generator: dict[str, Any] = Field(description="Seed, default difficulty and source of each split.")
     limits: dict[str, int] = Field(description="Request limits (body bytes, batch items, completion chars).")
+    prompt_styles: list[str] = Field(
+        default_factory=lambda: list(PROMPT_STYLES),
+        description="Prompt styles the service writes (`prompt_style` query of `/v1/problems`).",
+    )
 
 
 class HealthResponse(_Response):

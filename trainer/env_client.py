@@ -189,11 +189,18 @@ class EnvClient:
         return InfoResponse.model_validate_json(self._request("GET", "/v1/info").content)
 
     def problems(
-        self, split: str = "train", offset: int = 0, limit: int = 100, difficulty: str | None = None
+        self,
+        split: str = "train",
+        offset: int = 0,
+        limit: int = 100,
+        difficulty: str | None = None,
+        prompt_style: str = "default",
     ) -> ProblemList:
         params: dict[str, Any] = {"split": split, "offset": offset, "limit": limit}
         if difficulty is not None:
             params["difficulty"] = difficulty
+        if prompt_style != "default":
+            params["prompt_style"] = prompt_style
         return ProblemList.model_validate_json(self._request("GET", "/v1/problems", params=params).content)
 
     def all_problems(
@@ -202,13 +209,14 @@ class EnvClient:
         limit: int | None = None,
         difficulty: str | None = None,
         page_size: int = 500,
+        prompt_style: str = "default",
+        offset: int = 0,
     ) -> list[ProblemWithPrompt]:
-        """Every problem of a split (or the first `limit`), fetched page by page."""
+        """Every problem of a split from `offset` on (or the next `limit`), fetched page by page."""
         items: list[ProblemWithPrompt] = []
-        offset = 0
         while limit is None or len(items) < limit:
             want = page_size if limit is None else min(page_size, limit - len(items))
-            page = self.problems(split, offset, want, difficulty)
+            page = self.problems(split, offset, want, difficulty, prompt_style)
             items.extend(page.items)
             offset += len(page.items)
             if not page.items or offset >= page.total:
@@ -220,9 +228,10 @@ class EnvClient:
             self._request("GET", f"/v1/problems/{quote(problem_id, safe='')}").content
         )
 
-    def solve(self, problem: ProblemSpec) -> SolveResponse:
+    def solve(self, problem: ProblemSpec, trace: bool = False) -> SolveResponse:
+        """The optimum; `trace=True` writes its `completion` with the step-by-step reasoning trace."""
         spec = ProblemSpec(events=problem.events, priorities=problem.priorities)
-        body = SolveRequest(problem=spec).model_dump(mode="json")
+        body = SolveRequest(problem=spec, trace=trace).model_dump(mode="json")
         return SolveResponse.model_validate_json(self._request("POST", "/v1/solve", json=body).content)
 
     def score(self, items: Sequence[ScoreItem], profile: str = "default") -> ScoreResponse:
@@ -234,10 +243,12 @@ class EnvClient:
         )
         return ScoreResponse.model_validate_json(response.content)
 
-    def prompt(self, problem: ProblemSpec) -> list[ChatMessage]:
+    def prompt(self, problem: ProblemSpec, prompt_style: str = "default") -> list[ChatMessage]:
         """The service's chat prompt for an inline problem (`POST /v1/prompt`), e.g. one read from a file."""
         spec = ProblemSpec(events=problem.events, priorities=problem.priorities)
-        body = PromptRequest(problem=spec).model_dump(mode="json")
+        body = PromptRequest.model_validate({"problem": spec, "prompt_style": prompt_style}).model_dump(
+            mode="json"
+        )
         response = self._request("POST", "/v1/prompt", json=body)
         return PromptResponse.model_validate_json(response.content).prompt
 

@@ -94,8 +94,54 @@ def prepare_smollm2(cache_dir: Path | None = None, force: bool = False) -> Path:
     return target
 
 
+MERGED = "merged"
+
+
+def merge_adapter(adapter_dir: Path, force: bool = False) -> Path:
+    """A LoRA adapter directory merged into its base model, saved once under `adapter_dir/merged`.
+
+    Continuing training from a fine-tuned adapter (GRPO after SFT) starts from these merged weights
+    with a fresh adapter on top. The tokenizer and the environment card (`sched_env.json`) are copied
+    along, so the merged model keeps the prompt style it was trained with. Written to a temporary
+    folder and renamed into place, like the SmolLM2 conversion.
+    """
+    target = adapter_dir / MERGED
+    if (target / "config.json").is_file() and not force:
+        return target
+    import json
+
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    base = json.loads((adapter_dir / "adapter_config.json").read_text())["base_model_name_or_path"]
+    log.info("merging adapter %s into %s → %s (once)", adapter_dir, base, target)
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), str(adapter_dir))
+    merged = model.merge_and_unload()
+    has_tokenizer = (adapter_dir / "tokenizer_config.json").is_file()
+    tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir) if has_tokenizer else base)
+    staging = Path(tempfile.mkdtemp(prefix=f".{MERGED}-", dir=adapter_dir))
+    try:
+        merged.save_pretrained(str(staging))
+        tokenizer.save_pretrained(str(staging))
+        if (adapter_dir / "sched_env.json").is_file():
+            shutil.copy(adapter_dir / "sched_env.json", staging / "sched_env.json")
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
 def resolve_model(name_or_path: str, cache_dir: Path | None = None) -> str:
-    """The sentinel `smollm2-135m-instruct` → its converted cache path; anything else unchanged."""
+    """What to load for `model_name_or_path`.
+
+    The sentinel `smollm2-135m-instruct` → its converted cache path; a LoRA adapter directory (an SFT
+    output) → the adapter merged into its base (`merge_adapter`); anything else unchanged.
+    """
     if name_or_path == SMOLLM2_SENTINEL:
         return str(prepare_smollm2(cache_dir))
+    if (Path(name_or_path) / "adapter_config.json").is_file():
+        return str(merge_adapter(Path(name_or_path)))
     return name_or_path

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trainer.env_card import trained_prompt_style, write_card
 from trainer.env_client import EnvClient, EnvUnavailableError
 from trainer.model_prep import resolve_model
 from trainer.rewards import EnvScorer
@@ -38,8 +39,18 @@ class EnvScriptArguments:
     split: str = field(default="train", metadata={"help": "Problem split to train on."})
     profile: str = field(default="default", metadata={"help": "Reward profile (see `/v1/info`)."})
     dataset_size: int | None = field(default=None, metadata={"help": "First N problems (default: all)."})
+    dataset_offset: int = field(
+        default=0, metadata={"help": "First problem index (e.g. past the problems SFT used)."}
+    )
     difficulty: str | None = field(
         default=None, metadata={"help": "Difficulty preset (default: the split's)."}
+    )
+    prompt_style: str | None = field(
+        default=None,
+        metadata={
+            "help": "Prompt style the service writes (default, compact); default: the style the model "
+            "was fine-tuned with (its sched_env.json), else `default`."
+        },
     )
     max_prompt_tokens: int | None = field(
         default=None, metadata={"help": "Drop problems whose chat prompt is longer than this many tokens."}
@@ -70,11 +81,20 @@ def vllm_decision(requested: bool, cuda: bool, vllm_installed: bool) -> tuple[bo
     return True, None
 
 
-def build_dataset(client: EnvClient, split: str, size: int | None, difficulty: str | None) -> Any:
+def build_dataset(
+    client: EnvClient,
+    split: str,
+    size: int | None,
+    difficulty: str | None,
+    prompt_style: str = "default",
+    offset: int = 0,
+) -> Any:
     """Columns `prompt` (the service's chat messages) and `problem_id` (passed to the reward)."""
     from datasets import Dataset
 
-    problems = client.all_problems(split, limit=size, difficulty=difficulty)
+    problems = client.all_problems(
+        split, limit=size, difficulty=difficulty, prompt_style=prompt_style, offset=offset
+    )
     if not problems:
         raise ValueError(f"the service has no problems in split {split!r}")
     rows = [{"prompt": [m.model_dump() for m in p.prompt], "problem_id": p.id} for p in problems]
@@ -121,11 +141,15 @@ def run(
     training_args: Any,
     model_args: Any,
     callbacks: Sequence[Any] = (),
+    remove_callbacks: Sequence[Any] = (),
     **trainer_kwargs: Any,
 ) -> Any:
     """Train with GRPO against the service and save the model; returns the `GRPOTrainer`.
 
-    `trainer_kwargs` go to `GRPOTrainer` as they are (e.g. TRL's `rollout_func` for custom generation).
+    `model_name_or_path` may be an SFT output (a LoRA adapter: merged into its base first, then a fresh
+    adapter is trained on top). `remove_callbacks` are transformers callback classes to take off (e.g.
+    the default printer, when the caller prints its own progress). `trainer_kwargs` go to
+    `GRPOTrainer` as they are (e.g. TRL's `rollout_func` for custom generation).
     """
     import torch
     from trl import GRPOTrainer, get_peft_config
@@ -164,7 +188,15 @@ def run(
     }
     training_args.model_init_kwargs = model_init_kwargs
 
-    dataset = build_dataset(client, script_args.split, script_args.dataset_size, script_args.difficulty)
+    style = script_args.prompt_style or trained_prompt_style(model_path)
+    dataset = build_dataset(
+        client,
+        script_args.split,
+        script_args.dataset_size,
+        script_args.difficulty,
+        style,
+        script_args.dataset_offset,
+    )
     if script_args.max_prompt_tokens is not None:
         from transformers import AutoTokenizer
 
@@ -181,12 +213,22 @@ def run(
         callbacks=list(callbacks) or None,
         **trainer_kwargs,
     )
+    for callback in remove_callbacks:
+        trainer.remove_callback(callback)
     trainer.train(
         resume_from_checkpoint=resume_path(training_args.resume_from_checkpoint, training_args.output_dir)
     )
     trainer.save_model(training_args.output_dir)  # writes on the main process only
     client.close()
     if trainer.accelerator.is_main_process:
+        write_card(
+            training_args.output_dir,
+            prompt_style=style,
+            phase="grpo",
+            base_model=model_path,
+            profile=script_args.profile,
+            reward_version=health.reward_version,
+        )
         what = "LoRA adapter" if model_args.use_peft else "model"
         log.info("%s saved to %s (%d score requests)", what, training_args.output_dir, scorer.requests)
     return trainer

@@ -152,3 +152,29 @@ def test_serves_a_dataset_file(tmp_path: Path) -> None:
     problem = c.get("/v1/problems/pub-1").json()
     assert problem["optimal_score"] == 180  # recomputed, not trusted
     assert c.get("/v1/problems", params={"split": "test", "difficulty": "hard"}).status_code == 422
+
+
+def test_prompt_styles_and_traced_answers(client: TestClient) -> None:
+    assert client.get("/v1/info").json()["prompt_styles"] == ["default", "compact"]
+    default = client.get("/v1/problems/test-000001").json()
+    compact = client.get("/v1/problems/test-000001", params={"prompt_style": "compact"}).json()
+    assert compact["prompt"][1] == default["prompt"][1]  # the same events, the same order
+    assert len(compact["prompt"][0]["content"]) < len(default["prompt"][0]["content"]) / 2
+    page = client.get("/v1/problems", params={"split": "test", "limit": 2, "prompt_style": "compact"}).json()
+    assert page["items"][1] == compact
+    inline = client.post("/v1/prompt", json={"problem": SPEC, "prompt_style": "compact"}).json()["prompt"]
+    assert inline[0] == compact["prompt"][0]
+    assert client.get("/v1/problems/test-000001", params={"prompt_style": "terse"}).status_code == 422
+
+    problem = {"events": default["events"], "priorities": default["priorities"]}
+    brief = client.post("/v1/solve", json={"problem": problem}).json()
+    traced = client.post("/v1/solve", json={"problem": problem, "trace": True}).json()
+    assert traced["schedule"] == brief["schedule"] and traced["optimal_score"] == brief["optimal_score"]
+    assert (
+        traced["completion"].startswith("<think>By start time:\n")
+        and brief["completion"] != traced["completion"]
+    )
+    scored = client.post(
+        "/v1/score", json={"items": [{"problem_id": "test-000001", "completion": traced["completion"]}]}
+    ).json()["results"][0]
+    assert scored["reward"] == 100.0 and scored["verdict"] == "valid"

@@ -49,3 +49,18 @@ def test_generate_solve_and_score(tmp_path: Path) -> None:
 def test_unknown_preset_is_a_usage_error(tmp_path: Path) -> None:
     r = runner.invoke(app, ["generate", str(tmp_path / "x.jsonl"), "--difficulty", "impossible"])
     assert r.exit_code != 0 and "unknown preset" in r.output
+
+
+def test_sft_data_writes_conversational_traced_answers(tmp_path: Path) -> None:
+    out = tmp_path / "sft.jsonl"
+    r = runner.invoke(app, ["sft-data", str(out), "--size", "3", "--prompt-style", "compact"])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [row["id"] for row in rows] == ["train-000000", "train-000001", "train-000002"]
+    for row in rows:
+        assert [m["role"] for m in row["prompt"]] == ["system", "user"]
+        assert row["prompt"][0]["content"].startswith("Plan a day:")  # the compact style
+        (answer,) = row["completion"]
+        assert answer["role"] == "assistant" and answer["content"].startswith("<think>By start time:")
+    r = runner.invoke(app, ["sft-data", str(out), "--prompt-style", "terse"])
+    assert r.exit_code != 0 and "unknown prompt style" in r.output

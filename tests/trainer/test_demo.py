@@ -1,17 +1,30 @@
-"""`make demo` pieces: the per-component table and the reference line (the run itself is the e2e test's)."""
+"""`make demo` pieces: its settings and the per-component table (the pipeline itself is test_learn's)."""
 
 from __future__ import annotations
 
-from fastapi.testclient import TestClient
+from pathlib import Path
+
 from rich.console import Console
 
-from trainer.demo import component_table, reference_line
-from trainer.env_client import EnvClient
+from trainer.demo import component_table, demo_settings
+from trainer.sft import parse as parse_sft
+from trainer.train import parse as parse_grpo
 
 
-def test_reference_line_scores_the_optimal_answer_through_the_service(client: TestClient) -> None:
-    line = reference_line(EnvClient(client))
-    assert "train-000000 earns 100 (format 10, order 20, score 70)" in line
+def test_demo_is_the_learning_pipeline_shrunk() -> None:
+    s = demo_settings(Path("runs/demo"))
+    assert s.env_url is None  # starts its own service
+    assert (s.eval_size, s.eval_split, s.prompt_style) == (8, "test", "compact")
+    sft_script, sft_args, _ = parse_sft(["--config", str(s.sft_config), *s.sft_args])
+    assert sft_script.dataset_size == 32 and sft_args.completion_only_loss
+    grpo_script, grpo_args, _ = parse_grpo(["--config", str(s.grpo_config), *s.grpo_args])
+    assert (grpo_args.max_steps, grpo_args.num_generations, grpo_args.per_device_train_batch_size) == (
+        2,
+        4,
+        4,
+    )
+    # GRPO draws problems SFT never saw
+    assert grpo_script.dataset_offset >= sft_script.dataset_offset + sft_script.dataset_size
 
 
 def test_component_table_shows_points_at_first_and_last_step() -> None:

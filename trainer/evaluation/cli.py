@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from trainer.env_card import trained_prompt_style
 from trainer.env_client import EnvClient, EnvRequestError, EnvUnavailableError
 from trainer.evaluation.backends import (
     BACKENDS,
@@ -102,6 +103,14 @@ def eval_cmd(
     ] = None,
     difficulty: Annotated[str | None, typer.Option("--difficulty", help="Served preset of --split.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="First N problems only.")] = None,
+    prompt_style: Annotated[
+        str | None,
+        typer.Option(
+            "--prompt_style",
+            help="Prompt style (default, compact); default: the one --model was trained with "
+            "(its sched_env.json), else default.",
+        ),
+    ] = None,
     profile: Profile = "default",
     max_new_tokens: Annotated[int, typer.Option("--max_new_tokens", help="Token limit per answer.")] = 1024,
     temperature: Annotated[float, typer.Option("--temperature", help="0 = greedy.")] = 0.0,
@@ -131,14 +140,15 @@ def eval_cmd(
     label = label or (_slug(model) if model and backend not in REFERENCE_BACKENDS else backend)
     out = output_dir or Path("outputs/eval") / _slug(label)
     sampling = SamplingConfig(max_new_tokens, temperature, top_p, seed)
+    style = prompt_style or trained_prompt_style(model)
     client = _connect(env_url, profile)
     problems: list[EvalProblem]
     try:
         if dataset is not None:
             with console.status("reading the dataset and fetching its prompts from the service"):
-                problems, source = from_dataset(client, dataset, limit), f"dataset:{dataset}"
+                problems, source = from_dataset(client, dataset, limit, style), f"dataset:{dataset}"
         else:
-            problems = from_split(client, split, limit, difficulty)
+            problems = from_split(client, split, limit, difficulty, style)
             preset, first = f"@{difficulty}" if difficulty else "", f"[:{limit}]" if limit else ""
             source = f"split:{split}{preset}{first}"
     except (FileNotFoundError, ValueError, KeyError, EnvRequestError) as e:
@@ -176,6 +186,7 @@ def eval_cmd(
             model=model,
             source=source,
             sampling=settings,
+            prompt_style=style,
         )
     write_run(run, out)
     summaries = [run.summary]

@@ -33,9 +33,14 @@ class EvalProblem:
 
 
 def from_split(
-    client: EnvClient, split: str, limit: int | None = None, difficulty: str | None = None
+    client: EnvClient,
+    split: str,
+    limit: int | None = None,
+    difficulty: str | None = None,
+    prompt_style: str = "default",
+    offset: int = 0,
 ) -> list[EvalProblem]:
-    """The first `limit` problems of a served split, with the prompts the service serves."""
+    """`limit` problems of a served split from `offset` on, with the prompts the service serves."""
     return [
         EvalProblem(
             id=p.id,
@@ -44,7 +49,9 @@ def from_split(
             expected_optimal=p.optimal_score,
             served=difficulty is None,
         )
-        for p in client.all_problems(split, limit=limit, difficulty=difficulty)
+        for p in client.all_problems(
+            split, limit=limit, difficulty=difficulty, prompt_style=prompt_style, offset=offset
+        )
     ]
 
 
@@ -87,6 +94,7 @@ def from_dataset(
     client: EnvClient,
     path: str | Path,
     limit: int | None = None,
+    prompt_style: str = "default",
 ) -> list[EvalProblem]:
     """Problems from a published-layout file; prompts are the service's, never the file's."""
     rows = read_rows(path)[:limit]
@@ -98,7 +106,7 @@ def from_dataset(
             EvalProblem(
                 id=str(row.get("id") or f"row-{i:06d}"),
                 spec=spec,
-                prompt=client.prompt(spec),
+                prompt=client.prompt(spec, prompt_style),
                 expected_optimal=None if stored is None else int(stored),
             )
         )

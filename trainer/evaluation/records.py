@@ -57,6 +57,7 @@ class RunSummary(BaseModel):
     reference: bool = Field(default=False, description="A reference policy, not a model under test.")
     source: str = Field(default="", description="`split:test`, `dataset:FILE` or `rescore:FILE`.")
     profile: str = Field(default="default", description="Reward profile.")
+    prompt_style: str = Field(default="default", description="Prompt style the model was asked with.")
     reward_version: str = Field(default="", description="Service reward version that scored the run.")
     n: int = Field(description="Rows.")
     verdicts: dict[str, int] = Field(description="Verdict → count (every verdict listed, `error` if any).")

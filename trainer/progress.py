@@ -1,0 +1,81 @@
+"""Progress a person can read: one line per logged training step instead of raw metric dictionaries.
+
+`StepPrinter` is a transformers `TrainerCallback`. For GRPO it prints the mean reward with its spread,
+each component in points (TRL logs each reward function's mean; times the profile's weight that is the
+component's points), and the share of groups whose completions all earned the same reward (those give
+GRPO no gradient). For SFT it prints the loss and the token accuracy on the completions. Pass it in
+`callbacks` and take TRL's default printer off (`QUIET`) so the console shows only these lines.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from transformers import TrainerCallback
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+QUIET = (PrinterCallback, ProgressCallback)  # the callbacks that print metric dictionaries
+
+
+def grpo_line(logs: dict[str, Any], names: Sequence[str], weights: Sequence[float]) -> str:
+    """`reward 41.2 ± 18.3 | format 8.8  order 15.0  score 17.4 | zero-spread groups 25%`."""
+    parts = [f"reward {logs.get('reward', 0.0):5.1f} ± {logs.get('reward_std', 0.0):4.1f}"]
+    comps = [
+        f"{name} {logs[f'rewards/{name}/mean'] * w:4.1f}"
+        for name, w in zip(names, weights, strict=True)
+        if f"rewards/{name}/mean" in logs
+    ]
+    if comps:
+        parts.append("  ".join(comps))
+    if "frac_reward_zero_std" in logs:
+        parts.append(f"zero-spread groups {100 * logs['frac_reward_zero_std']:3.0f}%")
+    if "completions/mean_length" in logs:
+        parts.append(f"{logs['completions/mean_length']:.0f} tokens")
+    return " | ".join(parts)
+
+
+def sft_line(logs: dict[str, Any]) -> str:
+    """`loss 0.412 | token accuracy 88.1%`."""
+    parts = [f"loss {logs['loss']:.3f}"]
+    if "mean_token_accuracy" in logs:
+        parts.append(f"token accuracy {100 * logs['mean_token_accuracy']:.1f}%")
+    return " | ".join(parts)
+
+
+class StepPrinter(TrainerCallback):  # type: ignore[misc]
+    """Print `PHASE step i/N | … | s/step` at every logging step (main process only)."""
+
+    def __init__(
+        self,
+        phase: str,
+        reward_names: Sequence[str] = (),
+        reward_weights: Sequence[float] = (),
+        console: Console | None = None,
+    ) -> None:
+        self.phase, self.names, self.weights = phase, list(reward_names), list(reward_weights)
+        self.console = console or Console()
+        self.history: list[dict[str, Any]] = []
+        self._started = time.monotonic()
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._started = time.monotonic()
+
+    def on_log(
+        self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any
+    ) -> None:
+        if not logs or not state.is_world_process_zero:
+            return
+        if "reward" in logs:
+            body = grpo_line(logs, self.names, self.weights)
+        elif "loss" in logs:
+            body = sft_line(logs)
+        else:
+            return  # the end-of-training summary
+        self.history.append({"step": state.global_step, **logs})
+        per_step = (time.monotonic() - self._started) / max(1, state.global_step)
+        self.console.print(
+            f"{self.phase} step {state.global_step:>3}/{state.max_steps} | {body} | {per_step:.0f} s/step"
+        )
