@@ -21,8 +21,8 @@ from env_server.integrations.openenv import openenv_router
 from env_server.integrations.openrlhf import openrlhf_router
 from env_server.problems import gold_completion, solve
 from env_server.prompts import build_prompt
-from env_server.rewards import DEFAULT_PROFILE, PROFILES, REWARD_VERSION, get_profile
-from env_server.scoring import score_items
+from env_server.rewards import DEFAULT_PROFILE, PROFILES, REWARD_VERSION
+from env_server.score_api import ScoreService, score_router
 from env_server.settings import Settings
 from env_server.store import ProblemStore
 from shared_schema import (
@@ -33,8 +33,6 @@ from shared_schema import (
     ProblemWithPrompt,
     PromptRequest,
     PromptResponse,
-    ScoreRequest,
-    ScoreResponse,
     SolveRequest,
     SolveResponse,
 )
@@ -117,7 +115,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=REWARD_VERSION,
         description="Generates day-scheduling problems, serves prompts and scores completions for RL.",
     )
-    app.state.settings, app.state.store = settings, store
+    scorer = ScoreService(store, settings)
+    app.state.settings, app.state.store, app.state.scorer = settings, store, scorer
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     @app.exception_handler(ValidationError)
@@ -187,20 +186,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """The chat prompt for an inline problem, so clients send exactly what `/v1/problems` serves."""
         return PromptResponse(prompt=build_prompt(req.problem))
 
-    @app.post("/v1/score", response_model=ScoreResponse)
-    async def score(req: ScoreRequest) -> Response:
-        if len(req.items) > settings.max_batch_items:
-            raise HTTPException(
-                413, f"{len(req.items)} items; the limit is {settings.max_batch_items} per request"
-            )
-        try:
-            profile = get_profile(req.profile)
-        except KeyError as e:
-            raise HTTPException(422, str(e.args[0])) from None
-        results = score_items(req.items, profile, store.index, settings.max_completion_chars)
-        return _json(ScoreResponse(reward_version=REWARD_VERSION, profile=profile.name, results=results))
-
-    app.include_router(openrlhf_router(store, settings))
+    app.include_router(score_router(scorer))
+    app.include_router(openrlhf_router(store, settings, scorer.problems))
     app.include_router(openenv_router(store, settings))
     return app
 
