@@ -22,7 +22,8 @@ def reasoning(p: Problem, chars: int = 1500) -> str:
     while sum(map(len, parts)) < chars:
         e, f = p.events[i % len(p.events)], p.events[(i + 1) % len(p.events)]
         prio = " It is a priority, so it counts double." if e.name in p.priorities else ""
-        parts.append(f"{e.name} runs from {e.start} to {e.end}; does it clash with {f.name} ({f.start}-{f.end})?{prio} ")
+        clash = f"does it clash with {f.name} ({f.start}-{f.end})?"
+        parts.append(f"{e.name} runs from {e.start} to {e.end}; {clash}{prio} ")
         i += 1
     return "".join(parts)[:chars]
 

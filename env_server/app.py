@@ -14,6 +14,7 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from env_server.generator import PRESETS
@@ -23,8 +24,9 @@ from env_server.problems import gold_completion, solve
 from env_server.prompts import build_prompt
 from env_server.rewards import DEFAULT_PROFILE, PROFILES, REWARD_VERSION
 from env_server.score_api import ScoreService, score_router
+from env_server.scoring import collector_paused
 from env_server.settings import Settings
-from env_server.store import ProblemStore
+from env_server.store import ProblemStore, long_lived
 from shared_schema import (
     HealthResponse,
     InfoResponse,
@@ -33,6 +35,7 @@ from shared_schema import (
     ProblemWithPrompt,
     PromptRequest,
     PromptResponse,
+    ScoreResponse,
     SolveRequest,
     SolveResponse,
 )
@@ -110,6 +113,7 @@ def _with_prompt(p: Problem) -> ProblemWithPrompt:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     store = ProblemStore(settings)
+    long_lived()  # the served problems: out of the cyclic collector's full scans
     app = FastAPI(
         title="Scheduling environment",
         version=REWARD_VERSION,
@@ -156,11 +160,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ) -> Response:
         if limit > settings.max_page_size:
             raise HTTPException(422, f"limit must be at most {settings.max_page_size}")
-        try:
-            page = store.page(split, offset, limit, difficulty)
-        except ValueError as e:
-            raise HTTPException(422, str(e)) from None
-        return _json(ProblemList(total=store.size(split), items=[_with_prompt(p) for p in page]))
+        deadline = scorer.deadline()
+
+        def build() -> Response:
+            with collector_paused():
+                return build_unpaused()
+
+        def build_unpaused() -> Response:
+            try:
+                page = store.page(split, offset, limit, difficulty, deadline)
+            except ValueError as e:
+                raise HTTPException(422, str(e)) from None
+            except TimeoutError:
+                raise HTTPException(503, scorer.over_budget()) from None
+            return _json(ProblemList(total=store.size(split), items=[_with_prompt(p) for p in page]))
+
+        # a big page, or one that generates problems, is built on a worker thread: the loop stays free
+        return await run_in_threadpool(build) if limit > 32 or difficulty is not None else build_unpaused()
 
     @app.get("/v1/problems/{problem_id}", response_model=ProblemWithPrompt)
     async def problem(problem_id: str) -> Response:

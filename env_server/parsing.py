@@ -84,7 +84,7 @@ def _events(matches: list[tuple[str, str, str]], trim: bool) -> tuple[ParsedEven
                     end,
                     table[start] if start in table else _minutes(start),
                     table[end] if end in table else _minutes(end),
-                )
+                ),
             )
             for name, start, end in matches
         ]
@@ -123,7 +123,9 @@ def _strict_format_at(text: str, open_: int, close: int) -> bool:
     end = head.find("</think>")
     if end <= len("<think>") or head[end + len("</think>") :].strip():
         return False
-    if head.find("<think>", len("<think>"), end) >= 0 or head[len("<think>") : end].isspace():
+    if head.find("<think>", len("<think>"), end) >= 0:
+        return False
+    if head[len("<think>")].isspace() and head[len("<think>") : end].isspace():  # blank reasoning
         return False
     return _only_events(text[open_ + len(OPEN) : close])
 

@@ -142,7 +142,9 @@ PROFILES: dict[str, Profile] = {
 }
 
 
-def score(completion: str, problem: ProblemIndex, profile: Profile, max_chars: int | None = None) -> WireResult:
+def score(
+    completion: str, problem: ProblemIndex, profile: Profile, max_chars: int | None = None
+) -> WireResult:
     """Score one completion: reward, components, verdict, score ratio and violations, as a wire dict.
 
     This is the scoring core: `/v1/score`, the integrations, training, evaluation and rescoring all come
@@ -153,7 +155,9 @@ def score(completion: str, problem: ProblemIndex, profile: Profile, max_chars: i
     truncated = max_chars is not None and len(completion) > max_chars
     text = completion[:max_chars] if truncated else completion
     a = analyse(profile.parse(text), problem)
-    components = {c.name: c.weight * c.fn(a, problem) for c in profile.components}
+    components = {}
+    for c in profile.components:
+        components[c.name] = c.weight * c.fn(a, problem)
     v, ratio = verdict(a, problem)
     found = [] if v is Verdict.valid else violations(a)  # valid: no rule is broken, nothing to look for
     if truncated:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +31,14 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from env_server.rewards import DEFAULT_PROFILE, REWARD_VERSION, WireResult, get_profile
-from env_server.scoring import Entry, ProblemCache, TimeBudgetExceeded, entries_of, score_batch
+from env_server.scoring import (
+    Entry,
+    ProblemCache,
+    TimeBudgetExceeded,
+    collector_paused,
+    entries_of,
+    score_batch,
+)
 from env_server.settings import Settings
 from env_server.store import ProblemStore
 from shared_schema import ScoreRequest, ScoreResponse
@@ -114,9 +121,17 @@ class ScoreService:
         entries = self._entries(plan)
         return None if entries is None else self.respond(plan.profile, entries, deadline)
 
+    def _run_paused(self, plan: _Plan, deadline: float) -> Response | None:
+        with collector_paused():
+            return self._run(plan, deadline)
+
     def _run_body(self, body: bytes, deadline: float) -> Response | None:
         """The whole fast path for a large body, on a worker thread. A request it cannot take is
         validated here too (not on the event loop), so its 422 is raised from here."""
+        with collector_paused():
+            return self._run_body_unpaused(body, deadline)
+
+    def _run_body_unpaused(self, body: bytes, deadline: float) -> Response | None:
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -125,7 +140,7 @@ class ScoreService:
         response = None if plan is None else self._run(plan, deadline)
         if response is None:
             try:
-                ScoreRequest.model_validate(data)
+                ScoreRequest.model_validate(data, from_attributes=True)  # as FastAPI validates bodies
             except ValidationError as e:
                 errors = [{**err, "loc": ("body", *err["loc"])} for err in e.errors(include_url=False)]
                 raise RequestValidationError(errors) from None
@@ -147,7 +162,7 @@ class ScoreService:
         if plan is None:
             return None
         if plan.heavy:
-            return await run_in_threadpool(self._run, plan, deadline)
+            return await run_in_threadpool(self._run_paused, plan, deadline)
         return self._run(plan, deadline)
 
     # Both paths ---------------------------------------------------------------------------------------
@@ -171,10 +186,14 @@ class ScoreService:
         entries = entries_of(req.items, self.store.index, self.problems)
         return self.respond(req.profile, entries, deadline)
 
+    def respond_validated_paused(self, req: ScoreRequest, deadline: float) -> Response:
+        with collector_paused():
+            return self.respond_validated(req, deadline)
+
     def over_budget(self) -> str:
         return (
             f"the request ran past its {self.settings.request_time_budget_s:g} s time budget; "
-            "send fewer items per request"
+            "send fewer items (or a smaller page) per request"
         )
 
 
@@ -199,7 +218,7 @@ def score_router(service: ScoreService) -> APIRouter:
     """The `/v1/score` route, with `service.fast` in front of FastAPI's own request handling."""
 
     class FastScoreRoute(APIRoute):
-        def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             validated = super().get_route_handler()
 
             async def handler(request: Request) -> Response:
@@ -215,7 +234,7 @@ def score_router(service: ScoreService) -> APIRouter:
         """Score completions against served (`problem_id`) or inline (`problem`) problems."""
         deadline = service.deadline()
         if len(req.items) > _INLINE_ITEMS:
-            return await run_in_threadpool(service.respond_validated, req, deadline)
+            return await run_in_threadpool(service.respond_validated_paused, req, deadline)
         return service.respond_validated(req, deadline)
 
     return router

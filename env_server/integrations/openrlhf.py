@@ -37,7 +37,9 @@ def strip_prompt(query: str, prompt: str) -> str:
     return query
 
 
-def openrlhf_router(store: ProblemStore, settings: Settings, problems: ProblemCache | None = None) -> APIRouter:
+def openrlhf_router(
+    store: ProblemStore, settings: Settings, problems: ProblemCache | None = None
+) -> APIRouter:
     """The `/get_reward` route, scoring against `store` (inline problems through `problems`) within
     `settings`' limits."""
     router = APIRouter(tags=["integrations"])
