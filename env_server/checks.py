@@ -31,6 +31,9 @@ class Analysis(NamedTuple):
     sorted: bool  # start times strictly increasing
 
 
+_new = tuple.__new__  # NamedTuple construction without the Python-level `__new__`: this runs per completion
+
+
 def analyse(parsed: Parsed, problem: ProblemIndex) -> Analysis:
     ev = parsed.events
     get = problem.exact.get
@@ -46,7 +49,7 @@ def analyse(parsed: Parsed, problem: ProblemIndex) -> Analysis:
                 seen.add(m)
         repeated = tuple(rep)
     breaks = tuple([i for i in range(1, len(ev)) if ev[i].start_min <= ev[i - 1].start_min])
-    return Analysis(parsed, matches, repeated, breaks, ev, None not in matches, not breaks)
+    return _new(Analysis, (parsed, matches, repeated, breaks, ev, None not in matches, not breaks))
 
 
 def in_overlap(spans: list[tuple[int, int]], inclusive: bool = False) -> list[bool]:

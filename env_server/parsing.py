@@ -62,6 +62,9 @@ class Parsed(NamedTuple):
     has_schedule: bool  # verdict check 1 passes
 
 
+_NO_EVENTS = Parsed((), False, False)
+
+
 def _minutes(hhmm: str) -> int:
     h, m = hhmm.split(":")
     return int(h) * 60 + int(m)
@@ -152,9 +155,11 @@ def parse_strict(text: str) -> Parsed:
     """The `default` profile's reading: events of the last schedule block, names trimmed."""
     open_, close = _last_block_at(text)
     if open_ < 0:
-        return Parsed((), False, False)
+        return _NO_EVENTS
     events = _events(STRICT_EVENT.findall(text, open_ + len(OPEN), close), trim=True)
-    return Parsed(events, bool(events) and _strict_format_at(text, open_, close), bool(events))
+    return tuple.__new__(
+        Parsed, (events, bool(events) and _strict_format_at(text, open_, close), bool(events))
+    )
 
 
 # The published checks only ask whether fixed tokens occur in order, separated by `.*` (any gap) or `.+`
@@ -228,4 +233,6 @@ def published_lenient_ok(text: str) -> bool:
 def parse_published(text: str) -> Parsed:
     """The `original` profile's reading: events anywhere, names exact, published checks."""
     format_ok, lenient = _published_checks(text)
-    return Parsed(_events(PUBLISHED_EVENT.findall(text), trim=False), format_ok, lenient)
+    first = text.find("<event>")  # every match starts with it; `str.find` skips the reasoning fastest
+    found = PUBLISHED_EVENT.findall(text, first) if first >= 0 else []
+    return tuple.__new__(Parsed, (_events(found, trim=False), format_ok, lenient))

@@ -7,9 +7,9 @@ profile touches only `PROFILES`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from env_server.checks import Analysis, analyse, in_overlap, verdict, violations
 from env_server.parsing import Parsed, parse_published, parse_strict
@@ -67,7 +67,7 @@ def order_component(a: Analysis, _: ProblemIndex) -> float:
     return 1.0 if len(a.events) >= 2 and a.sorted else 0.0
 
 
-def _kept_value(problem: ProblemIndex, keys: list[int], inclusive: bool) -> float:
+def _kept_value(problem: ProblemIndex, keys: Sequence[int], inclusive: bool) -> float:
     """Σ weight × duration of the events left after dropping both events of every overlapping pair."""
     spans, values = problem.spans, problem.values
     dropped = in_overlap([spans[k] for k in keys], inclusive=inclusive)
@@ -79,13 +79,16 @@ def score_component(a: Analysis, problem: ProblemIndex) -> float:
     """`default`: 0 unless ≥ 2 events, all input events, none repeated; overlapping pairs dropped."""
     if len(a.events) < 2 or not a.all_known or a.repeated:
         return 0.0
-    return _kept_value(problem, [m for m in a.matches if m is not None], inclusive=False)
+    return _kept_value(problem, cast("tuple[int, ...]", a.matches), inclusive=False)  # all known
 
 
 def original_score_component(a: Analysis, problem: ProblemIndex) -> float:
     """`original`: the set of distinct matched events must be as large as the parsed list and ≥ 2;
     pairs overlapping under the inclusive test (touching counts) are dropped."""
-    distinct = sorted({m for m in a.matches if m is not None})
+    if a.all_known and not a.repeated:
+        distinct: list[int] = sorted(cast("tuple[int, ...]", a.matches))  # all known: no None
+    else:
+        distinct = sorted({m for m in a.matches if m is not None})
     if len(distinct) < len(a.events) or len(distinct) < 2:
         return 0.0
     return _kept_value(problem, distinct, inclusive=True)
