@@ -113,7 +113,6 @@ def _with_prompt(p: Problem) -> ProblemWithPrompt:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     store = ProblemStore(settings)
-    long_lived()  # the served problems: out of the cyclic collector's full scans
     app = FastAPI(
         title="Scheduling environment",
         version=REWARD_VERSION,
@@ -209,5 +208,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def app_factory() -> FastAPI:
-    """Entry point for `uvicorn --factory env_server.app:app_factory` (settings from `SCHED_*`)."""
-    return create_app(Settings())
+    """Entry point for `uvicorn --factory env_server.app:app_factory` (settings from `SCHED_*`).
+
+    The served problems then live as long as the process: they are moved out of the cyclic garbage
+    collector's full scans (`long_lived`), which would otherwise pause every request in the worker."""
+    app = create_app(Settings())
+    long_lived()
+    return app
