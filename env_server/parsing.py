@@ -76,7 +76,7 @@ _ASCII_MINUTES = {f"{h:02d}:{m:02d}": h * 60 + m for h in range(100) for m in ra
 
 
 def _events(matches: list[tuple[str, str, str]], trim: bool) -> tuple[ParsedEvent, ...]:
-    table, new, cls = _ASCII_MINUTES, tuple.__new__, ParsedEvent
+    minutes, new, cls = _ASCII_MINUTES.get, tuple.__new__, ParsedEvent
     return tuple(
         [
             new(
@@ -85,8 +85,8 @@ def _events(matches: list[tuple[str, str, str]], trim: bool) -> tuple[ParsedEven
                     name.strip() if trim else name,
                     start,
                     end,
-                    table[start] if start in table else _minutes(start),
-                    table[end] if end in table else _minutes(end),
+                    minutes(start) or _minutes(start),  # "00:00" is 0 either way
+                    minutes(end) or _minutes(end),
                 ),
             )
             for name, start, end in matches
@@ -116,19 +116,28 @@ def _strict_format_at(text: str, open_: int, close: int) -> bool:
 
     When the format holds, the text after the reasoning is a single schedule block that ends the text
     (its body holds only events, which cannot contain `<schedule>`), so that block is the last one: the
-    check is the head before it, the tail after it and its body.
+    check is the head before it, the tail after it and its body. The reasoning is scanned once, for
+    `think>`: its first occurrence must close the reasoning (`</think>`), not open another (`<think>`).
     """
     if text[close + len(CLOSE) :].strip():
         return False
-    head = text[:open_].lstrip()
-    if not head.startswith("<think>"):
+    start = 0 if text.startswith("<think>") else len(text) - len(text.lstrip())
+    if not text.startswith("<think>", start):
         return False
-    end = head.find("</think>")
-    if end <= len("<think>") or head[end + len("</think>") :].strip():
+    body = pos = start + len("<think>")
+    while True:
+        i = text.find("think>", pos, open_)
+        if i < 0:
+            return False
+        if text[i - 1] == "<":
+            return False  # `<think>` inside the reasoning
+        if text[i - 2 : i] == "</":
+            end = i - 2
+            break
+        pos = i + 1
+    if end == body or text[end + len("</think>") : open_].strip():
         return False
-    if head.find("<think>", len("<think>"), end) >= 0:
-        return False
-    if head[len("<think>")].isspace() and head[len("<think>") : end].isspace():  # blank reasoning
+    if text[body].isspace() and text[body:end].isspace():  # blank reasoning
         return False
     return _only_events(text[open_ + len(OPEN) : close])
 

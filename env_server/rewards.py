@@ -20,7 +20,7 @@ from shared_schema import ComponentInfo, ProfileInfo, ScoreResult, Verdict
 # builds these plain dicts: the service writes them straight out with a fast JSON encoder, and callers that
 # want a model get one from `score_completion`.
 WireResult = dict[str, Any]
-_VERDICT_VALUE = {v: v.value for v in Verdict}
+_VALID = Verdict.valid
 
 REWARD_VERSION = "1.0.0"
 DEFAULT_PROFILE = "default"
@@ -162,7 +162,7 @@ def score(
     for c in profile.components:
         components[c.name] = c.weight * c.fn(a, problem)
     v, ratio = verdict(a, problem)
-    found = [] if v is Verdict.valid else violations(a)  # valid: no rule is broken, nothing to look for
+    found = [] if v is _VALID else violations(a)  # valid: no rule is broken, nothing to look for
     if truncated:
         found.insert(
             0,
@@ -176,7 +176,7 @@ def score(
     return {
         "reward": sum(components.values()),
         "components": components,
-        "verdict": _VERDICT_VALUE[v],
+        "verdict": v._value_,
         "score_ratio": ratio,
         "optimal_score": problem.optimal_score,
         "violations": found,
