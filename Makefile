@@ -47,7 +47,7 @@ serve: install
 	$(BIN)/sched-env serve --port $(PORT)
 
 bench: install
-	$(BIN)/python bench/score_throughput.py
+	$(BIN)/python bench/score_targets.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -14,6 +14,7 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from env_server.generator import PRESETS
@@ -21,10 +22,11 @@ from env_server.integrations.openenv import openenv_router
 from env_server.integrations.openrlhf import openrlhf_router
 from env_server.problems import gold_completion, solve
 from env_server.prompts import build_prompt
-from env_server.rewards import DEFAULT_PROFILE, PROFILES, REWARD_VERSION, get_profile
-from env_server.scoring import score_items
+from env_server.rewards import DEFAULT_PROFILE, PROFILES, REWARD_VERSION
+from env_server.score_api import ScoreService, score_router
+from env_server.scoring import collector_paused
 from env_server.settings import Settings
-from env_server.store import ProblemStore
+from env_server.store import ProblemStore, long_lived
 from env_server.traces import traced_completion
 from shared_schema import (
     HealthResponse,
@@ -35,7 +37,6 @@ from shared_schema import (
     PromptRequest,
     PromptResponse,
     PromptStyle,
-    ScoreRequest,
     ScoreResponse,
     SolveRequest,
     SolveResponse,
@@ -122,7 +123,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=REWARD_VERSION,
         description="Generates day-scheduling problems, serves prompts and scores completions for RL.",
     )
-    app.state.settings, app.state.store = settings, store
+    scorer = ScoreService(store, settings)
+    app.state.settings, app.state.store, app.state.scorer = settings, store, scorer
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     @app.exception_handler(ValidationError)
@@ -163,13 +165,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ) -> Response:
         if limit > settings.max_page_size:
             raise HTTPException(422, f"limit must be at most {settings.max_page_size}")
-        try:
-            page = store.page(split, offset, limit, difficulty)
-        except ValueError as e:
-            raise HTTPException(422, str(e)) from None
-        return _json(
-            ProblemList(total=store.size(split), items=[_with_prompt(p, prompt_style) for p in page])
-        )
+        deadline = scorer.deadline()
+
+        def build() -> Response:
+            with collector_paused():
+                return build_unpaused()
+
+        def build_unpaused() -> Response:
+            try:
+                page = store.page(split, offset, limit, difficulty, deadline)
+            except ValueError as e:
+                raise HTTPException(422, str(e)) from None
+            except TimeoutError:
+                raise HTTPException(503, scorer.over_budget()) from None
+            return _json(
+                ProblemList(total=store.size(split), items=[_with_prompt(p, prompt_style) for p in page])
+            )
+
+        # a big page, or one that generates problems, is built on a worker thread: the loop stays free
+        return await run_in_threadpool(build) if limit > 32 or difficulty is not None else build_unpaused()
 
     @app.get("/v1/problems/{problem_id}", response_model=ProblemWithPrompt)
     async def problem(problem_id: str, prompt_style: StyleQuery = "default") -> Response:
@@ -199,24 +213,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """The chat prompt for an inline problem, so clients send exactly what `/v1/problems` serves."""
         return PromptResponse(prompt=build_prompt(req.problem, req.prompt_style))
 
-    @app.post("/v1/score", response_model=ScoreResponse)
-    async def score(req: ScoreRequest) -> Response:
-        if len(req.items) > settings.max_batch_items:
-            raise HTTPException(
-                413, f"{len(req.items)} items; the limit is {settings.max_batch_items} per request"
-            )
-        try:
-            profile = get_profile(req.profile)
-        except KeyError as e:
-            raise HTTPException(422, str(e.args[0])) from None
-        results = score_items(req.items, profile, store.index, settings.max_completion_chars)
-        return _json(ScoreResponse(reward_version=REWARD_VERSION, profile=profile.name, results=results))
-
-    app.include_router(openrlhf_router(store, settings))
+    app.include_router(score_router(scorer))
+    app.include_router(openrlhf_router(store, settings, scorer.problems))
     app.include_router(openenv_router(store, settings))
     return app
 
 
 def app_factory() -> FastAPI:
-    """Entry point for `uvicorn --factory env_server.app:app_factory` (settings from `SCHED_*`)."""
-    return create_app(Settings())
+    """Entry point for `uvicorn --factory env_server.app:app_factory` (settings from `SCHED_*`).
+
+    The served problems then live as long as the process: they are moved out of the cyclic garbage
+    collector's full scans (`long_lived`), which would otherwise pause every request in the worker."""
+    app = create_app(Settings())
+    long_lived()
+    return app

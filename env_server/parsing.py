@@ -16,7 +16,7 @@ linear time (property-tested against the original regexes in `tests/test_parsing
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # Strict event: ASCII digits, white space allowed between tags.
 STRICT_EVENT = re.compile(
@@ -43,9 +43,9 @@ _END_TAG = re.compile(r"<end>\d{2}:\d{2}</end>")
 OPEN, CLOSE = "<schedule>", "</schedule>"
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedEvent:
-    """An event as written; `name` is the name as the profile compares it."""
+class ParsedEvent(NamedTuple):
+    """An event as written; `name` is the name as the profile compares it. `event[:3]` is the
+    (name, start, end) key of `ProblemIndex.exact`. A tuple, because thousands are built per second."""
 
     name: str
     start: str
@@ -54,8 +54,7 @@ class ParsedEvent:
     end_min: int
 
 
-@dataclass(frozen=True, slots=True)
-class Parsed:
+class Parsed(NamedTuple):
     """What a profile reads from a completion."""
 
     events: tuple[ParsedEvent, ...]
@@ -63,38 +62,92 @@ class Parsed:
     has_schedule: bool  # verdict check 1 passes
 
 
+_NO_EVENTS = Parsed((), False, False)
+
+
 def _minutes(hhmm: str) -> int:
     h, m = hhmm.split(":")
     return int(h) * 60 + int(m)
 
 
+# Every ASCII `DD:DD` the event patterns can capture, converted once; other digits (the published pattern's
+# `\d` takes any Unicode digit) fall back to `_minutes`.
+_ASCII_MINUTES = {f"{h:02d}:{m:02d}": h * 60 + m for h in range(100) for m in range(100)}
+
+
 def _events(matches: list[tuple[str, str, str]], trim: bool) -> tuple[ParsedEvent, ...]:
+    minutes, new, cls = _ASCII_MINUTES.get, tuple.__new__, ParsedEvent
     return tuple(
-        ParsedEvent(name.strip() if trim else name, start, end, _minutes(start), _minutes(end))
-        for name, start, end in matches
+        [
+            new(
+                cls,
+                (
+                    name.strip() if trim else name,
+                    start,
+                    end,
+                    minutes(start) or _minutes(start),  # "00:00" is 0 either way
+                    minutes(end) or _minutes(end),
+                ),
+            )
+            for name, start, end in matches
+        ]
     )
 
 
 def last_schedule_block(text: str) -> str | None:
     """Body of the last complete `<schedule>…</schedule>` block, or None."""
-    close = text.rfind(CLOSE)
-    if close < 0:
-        return None
-    open_ = text.rfind(OPEN, 0, close)
-    if open_ < 0:
-        return None
-    return text[open_ + len(OPEN) : close]
+    open_, close = _last_block_at(text)
+    return None if open_ < 0 else text[open_ + len(OPEN) : close]
+
+
+# One or more strict events separated by white space only. An event match starting at a given position is
+# unique (each `\s*` is followed by `<`, the name stops at `<`), so this is the scan "find events left to
+# right, only white space between them", done in one call; it cannot backtrack more than linearly.
+_ONLY_EVENTS = re.compile(rf"\s*(?:{STRICT_EVENT.pattern}\s*)+")
 
 
 def _only_events(body: str) -> bool:
     """True if `body` is one or more strict events separated by white space only."""
-    pos = count = 0
-    for m in STRICT_EVENT.finditer(body):
-        if body[pos : m.start()].strip():
+    return _ONLY_EVENTS.fullmatch(body) is not None
+
+
+def _strict_format_at(text: str, open_: int, close: int) -> bool:
+    """`strict_format_ok` given the last `<schedule>` block (`open_`, `close`: where its tags start).
+
+    When the format holds, the text after the reasoning is a single schedule block that ends the text
+    (its body holds only events, which cannot contain `<schedule>`), so that block is the last one: the
+    check is the head before it, the tail after it and its body. The reasoning is scanned once, for
+    `think>`: its first occurrence must close the reasoning (`</think>`), not open another (`<think>`).
+    """
+    if text[close + len(CLOSE) :].strip():
+        return False
+    start = 0 if text.startswith("<think>") else len(text) - len(text.lstrip())
+    if not text.startswith("<think>", start):
+        return False
+    body = pos = start + len("<think>")
+    while True:
+        i = text.find("think>", pos, open_)
+        if i < 0:
             return False
-        pos = m.end()
-        count += 1
-    return count > 0 and not body[pos:].strip()
+        if text[i - 1] == "<":
+            return False  # `<think>` inside the reasoning
+        if text[i - 2 : i] == "</":
+            end = i - 2
+            break
+        pos = i + 1
+    if end == body or text[end + len("</think>") : open_].strip():
+        return False
+    if text[body].isspace() and text[body:end].isspace():  # blank reasoning
+        return False
+    return _only_events(text[open_ + len(OPEN) : close])
+
+
+def _last_block_at(text: str) -> tuple[int, int]:
+    """Where the last complete schedule block's opening and closing tags start; (-1, -1) if none."""
+    close = text.rfind(CLOSE)
+    if close < 0:
+        return -1, -1
+    return text.rfind(OPEN, 0, close), close
 
 
 def strict_format_ok(text: str) -> bool:
@@ -103,85 +156,92 @@ def strict_format_ok(text: str) -> bool:
     A reasoning block of white space only counts as empty. The schedule block must hold at least one
     event (SPEC section 3 defines a schedule block as holding at least one well-formed event).
     """
-    t = text.strip()
-    if not t.startswith("<think>"):
-        return False
-    close = t.find("</think>")
-    if close < 0:
-        return False
-    reasoning = t[len("<think>") : close]
-    if not reasoning.strip() or "<think>" in reasoning:
-        return False
-    rest = t[close + len("</think>") :].lstrip()
-    if not (rest.startswith(OPEN) and rest.endswith(CLOSE)):
-        return False
-    return _only_events(rest[len(OPEN) : -len(CLOSE)])
+    open_, close = _last_block_at(text)
+    return open_ >= 0 and _strict_format_at(text, open_, close)
 
 
 def parse_strict(text: str) -> Parsed:
     """The `default` profile's reading: events of the last schedule block, names trimmed."""
-    block = last_schedule_block(text)
-    events = _events(STRICT_EVENT.findall(block), trim=True) if block is not None else ()
-    return Parsed(events=events, format_ok=strict_format_ok(text), has_schedule=bool(events))
+    open_, close = _last_block_at(text)
+    if open_ < 0:
+        return _NO_EVENTS
+    events = _events(STRICT_EVENT.findall(text, open_ + len(OPEN), close), trim=True)
+    return tuple.__new__(
+        Parsed, (events, bool(events) and _strict_format_at(text, open_, close), bool(events))
+    )
 
 
-def _tokens_in_order(text: str, pos: int, steps: tuple[tuple[str | re.Pattern[str], int], ...]) -> bool:
-    """Greedy search for tokens in order; each `(token, gap)` must start at least `gap` chars later.
-
-    For fixed-length tokens separated by `.*` (gap 0) or `.+` (gap 1) the earliest match of each token
-    leaves the most room for the rest, so greedy succeeds exactly when the backtracking regex does.
-    """
-    for token, gap in steps:
-        if isinstance(token, str):
-            i = text.find(token, pos + gap)
-            if i < 0:
-                return False
-            pos = i + len(token)
-        else:
-            m = token.search(text, pos + gap)
-            if m is None:
-                return False
-            pos = m.end()
-    return True
+# The published checks only ask whether fixed tokens occur in order, separated by `.*` (any gap) or `.+`
+# (a gap of at least one character). The earliest occurrence of each token leaves the most room for the
+# rest, so a greedy left-to-right search succeeds exactly when the backtracking regex does. Written out
+# token by token: these run on every completion, and `str.find` is the fastest scan Python has.
 
 
-_PUBLISHED_FORMAT_STEPS: tuple[tuple[str | re.Pattern[str], int], ...] = (
-    ("</think>", 1),
-    (OPEN, 0),
-    ("<event>", 0),
-    ("<name>", 0),
-    ("</name>", 1),
-    (_START_TAG, 0),
-    (_END_TAG, 0),
-    ("</event>", 0),
-    (CLOSE, 0),
-)
-_LENIENT_STEPS: tuple[tuple[str | re.Pattern[str], int], ...] = (
-    (OPEN, 0),
-    ("<event>", 0),
-    ("<name>", 0),
-    ("</name>", 0),
-    (_START_TAG, 0),
-    (_END_TAG, 0),
-    ("</event>", 0),
-    (CLOSE, 0),
-)
+def _after_name(text: str, pos: int) -> bool:
+    """`.*<start>…</start>.*<end>…</end>.*</event>.*</schedule>` from `pos`."""
+    m = _START_TAG.search(text, pos)
+    if m is None:
+        return False
+    m = _END_TAG.search(text, m.end())
+    if m is None:
+        return False
+    i = text.find("</event>", m.end())
+    return i >= 0 and text.find(CLOSE, i + 8) >= 0
+
+
+def _event_then_close(text: str, pos: int) -> tuple[bool, bool]:
+    """`.*<event>.*<name>…</name>…</schedule>` from `pos`, with `.*` and with `.+` inside the name:
+    (lenient form matches, format form matches). The second search differs only for an empty name."""
+    find = text.find
+    i = find("<event>", pos)
+    if i < 0:
+        return False, False
+    i = find("<name>", i + 7)
+    if i < 0:
+        return False, False
+    close = find("</name>", i + 6)
+    if close < 0:
+        return False, False
+    ok = _after_name(text, close + 7)
+    if close > i + 6:  # a non-empty name: the `.+` search finds the same `</name>`
+        return ok, ok
+    close = find("</name>", i + 7)
+    return ok, close >= 0 and _after_name(text, close + 7)
+
+
+def _published_checks(text: str) -> tuple[bool, bool]:
+    """(`published_format_ok`, `published_lenient_ok`) in one scan when both start from the same
+    `<schedule>`, which is the usual case: reasoning rarely writes the tag."""
+    first = text.find(OPEN)
+    if first < 0:
+        return False, False
+    lenient, strict_name = _event_then_close(text, first + len(OPEN))
+    if not lenient or not text.startswith("<think>"):
+        return False, lenient  # the format's match implies the lenient one (a later start, larger gaps)
+    i = text.find("</think>", len("<think>") + 1)  # `.+`: at least one character of reasoning
+    if i < 0:
+        return False, lenient
+    open_ = text.find(OPEN, i + len("</think>"))
+    if open_ < 0:
+        return False, lenient
+    if open_ == first:
+        return strict_name, lenient
+    return _event_then_close(text, open_ + len(OPEN))[1], lenient
 
 
 def published_format_ok(text: str) -> bool:
     """`re.match(PUBLISHED_FORMAT_REGEX, text, re.DOTALL)`, in linear time."""
-    return text.startswith("<think>") and _tokens_in_order(text, len("<think>"), _PUBLISHED_FORMAT_STEPS)
+    return _published_checks(text)[0]
 
 
 def published_lenient_ok(text: str) -> bool:
     """`re.fullmatch(PUBLISHED_LENIENT_REGEX, text, re.DOTALL)`, in linear time."""
-    return _tokens_in_order(text, 0, _LENIENT_STEPS)
+    return _published_checks(text)[1]
 
 
 def parse_published(text: str) -> Parsed:
     """The `original` profile's reading: events anywhere, names exact, published checks."""
-    return Parsed(
-        events=_events(PUBLISHED_EVENT.findall(text), trim=False),
-        format_ok=published_format_ok(text),
-        has_schedule=published_lenient_ok(text),
-    )
+    format_ok, lenient = _published_checks(text)
+    first = text.find("<event>")  # every match starts with it; `str.find` skips the reasoning fastest
+    found = PUBLISHED_EVENT.findall(text, first) if first >= 0 else []
+    return tuple.__new__(Parsed, (_events(found, trim=False), format_ok, lenient))

@@ -35,6 +35,13 @@ class ProblemIndex:
     events: tuple[IndexedEvent, ...]
     exact: dict[tuple[str, str, str], int]
     optimal_score: int
+    spans: tuple[tuple[int, int], ...] = ()  # (start, end) minutes of each event: converted once
+    values: tuple[int, ...] = ()  # weight × duration of each event
+
+    def __post_init__(self) -> None:
+        if not self.spans and self.events:
+            object.__setattr__(self, "spans", tuple((e.start, e.end) for e in self.events))
+            object.__setattr__(self, "values", tuple(e.value for e in self.events))
 
 
 def index_problem(spec: ProblemSpec, optimal_score: int | None = None) -> ProblemIndex:

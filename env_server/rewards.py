@@ -7,13 +7,20 @@ profile touches only `PROFILES`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 from env_server.checks import Analysis, analyse, in_overlap, verdict, violations
 from env_server.parsing import Parsed, parse_published, parse_strict
 from env_server.problems import ProblemIndex
-from shared_schema import ComponentInfo, ProfileInfo, ScoreResult, Violation
+from shared_schema import ComponentInfo, ProfileInfo, ScoreResult, Verdict
+
+# A result in its wire shape (`shared_schema.ScoreResult` as JSON, same keys in the same order). The core
+# builds these plain dicts: the service writes them straight out with a fast JSON encoder, and callers that
+# want a model get one from `score_completion`.
+WireResult = dict[str, Any]
+_VALID = Verdict.valid
 
 REWARD_VERSION = "1.0.0"
 DEFAULT_PROFILE = "default"
@@ -60,11 +67,11 @@ def order_component(a: Analysis, _: ProblemIndex) -> float:
     return 1.0 if len(a.events) >= 2 and a.sorted else 0.0
 
 
-def _kept_value(problem: ProblemIndex, keys: list[int], inclusive: bool) -> float:
+def _kept_value(problem: ProblemIndex, keys: Sequence[int], inclusive: bool) -> float:
     """Σ weight × duration of the events left after dropping both events of every overlapping pair."""
-    spans = [(problem.events[k].start, problem.events[k].end) for k in keys]
-    dropped = in_overlap(spans, inclusive=inclusive)
-    kept = sum(problem.events[k].value for k, d in zip(keys, dropped, strict=True) if not d)
+    spans, values = problem.spans, problem.values
+    dropped = in_overlap([spans[k] for k in keys], inclusive=inclusive)
+    kept = sum([values[k] for k, d in zip(keys, dropped, strict=True) if not d])
     return kept / problem.optimal_score
 
 
@@ -72,13 +79,16 @@ def score_component(a: Analysis, problem: ProblemIndex) -> float:
     """`default`: 0 unless ≥ 2 events, all input events, none repeated; overlapping pairs dropped."""
     if len(a.events) < 2 or not a.all_known or a.repeated:
         return 0.0
-    return _kept_value(problem, [m for m in a.matches if m is not None], inclusive=False)
+    return _kept_value(problem, cast("tuple[int, ...]", a.matches), inclusive=False)  # all known
 
 
 def original_score_component(a: Analysis, problem: ProblemIndex) -> float:
     """`original`: the set of distinct matched events must be as large as the parsed list and ≥ 2;
     pairs overlapping under the inclusive test (touching counts) are dropped."""
-    distinct = sorted({m for m in a.matches if m is not None})
+    if a.all_known and not a.repeated:
+        distinct: list[int] = sorted(cast("tuple[int, ...]", a.matches))  # all known: no None
+    else:
+        distinct = sorted({m for m in a.matches if m is not None})
     if len(distinct) < len(a.events) or len(distinct) < 2:
         return 0.0
     return _kept_value(problem, distinct, inclusive=True)
@@ -135,38 +145,63 @@ PROFILES: dict[str, Profile] = {
 }
 
 
-def score_completion(
+def score(
     completion: str, problem: ProblemIndex, profile: Profile, max_chars: int | None = None
-) -> ScoreResult:
-    """Score one completion: reward, components, verdict, score ratio and violations.
+) -> WireResult:
+    """Score one completion: reward, components, verdict, score ratio and violations, as a wire dict.
 
-    A completion longer than `max_chars` is scored on its first `max_chars` characters (a `truncated`
+    This is the scoring core: `/v1/score`, the integrations, training, evaluation and rescoring all come
+    here. A completion longer than `max_chars` is scored on its first `max_chars` characters (a `truncated`
     violation says so); this keeps every request's cost bounded and still gives a long rambling answer
     the low reward it earns rather than no reward at all.
     """
     truncated = max_chars is not None and len(completion) > max_chars
     text = completion[:max_chars] if truncated else completion
     a = analyse(profile.parse(text), problem)
-    components = {c.name: c.weight * c.fn(a, problem) for c in profile.components}
+    components = {}
+    for c in profile.components:
+        components[c.name] = c.weight * c.fn(a, problem)
     v, ratio = verdict(a, problem)
-    found = violations(a)
+    found = [] if v is _VALID else violations(a)  # valid: no rule is broken, nothing to look for
     if truncated:
         found.insert(
             0,
-            Violation(
-                type="truncated",
-                message=f"completion has {len(completion)} characters; scored on the first {max_chars}",
-            ),
+            {
+                "type": "truncated",
+                "indices": [],
+                "events": [],
+                "message": f"completion has {len(completion)} characters; scored on the first {max_chars}",
+            },
         )
-    return ScoreResult(
-        reward=sum(components.values()),
-        components=components,
-        verdict=v,
-        score_ratio=ratio,
-        optimal_score=problem.optimal_score,
-        violations=found,
-        error=None,
-    )
+    return {
+        "reward": sum(components.values()),
+        "components": components,
+        "verdict": v._value_,
+        "score_ratio": ratio,
+        "optimal_score": problem.optimal_score,
+        "violations": found,
+        "error": None,
+    }
+
+
+def error_result(message: str) -> WireResult:
+    """The wire result of an item that could not be scored: null reward and verdict, and why."""
+    return {
+        "reward": None,
+        "components": {},
+        "verdict": None,
+        "score_ratio": None,
+        "optimal_score": None,
+        "violations": [],
+        "error": message,
+    }
+
+
+def score_completion(
+    completion: str, problem: ProblemIndex, profile: Profile, max_chars: int | None = None
+) -> ScoreResult:
+    """`score` as a `ScoreResult` model (for callers that want attributes rather than the wire dict)."""
+    return ScoreResult.model_validate(score(completion, problem, profile, max_chars))
 
 
 def get_profile(name: str) -> Profile:

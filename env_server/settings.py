@@ -34,3 +34,17 @@ class Settings(BaseSettings):
     preset_cache_size: int = Field(
         default=50_000, ge=0, description="Problems of other presets kept in memory."
     )
+    request_time_budget_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Longest a scoring or page request may compute; past it the service answers 503.",
+    )
+    problem_cache_size: int = Field(
+        default=8192, ge=0, description="Distinct inline problems whose scoring index is kept in memory."
+    )
+    offload_body_bytes: int = Field(
+        default=256 * 1024,
+        ge=0,
+        description="/v1/score bodies larger than this are parsed and scored on a worker thread, "
+        "so the event loop keeps answering other requests.",
+    )

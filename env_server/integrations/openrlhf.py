@@ -7,6 +7,7 @@ front, and it goes through `score_items`, so `rewards` equal `/v1/score`'s `rewa
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
@@ -14,7 +15,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from env_server.rewards import DEFAULT_PROFILE, get_profile
-from env_server.scoring import score_items
+from env_server.scoring import ProblemCache, TimeBudgetExceeded, score_items_wire
 from env_server.settings import Settings
 from env_server.store import ProblemStore
 from shared_schema import ScoreItem
@@ -36,8 +37,11 @@ def strip_prompt(query: str, prompt: str) -> str:
     return query
 
 
-def openrlhf_router(store: ProblemStore, settings: Settings) -> APIRouter:
-    """The `/get_reward` route, scoring against `store` within `settings`' limits."""
+def openrlhf_router(
+    store: ProblemStore, settings: Settings, problems: ProblemCache | None = None
+) -> APIRouter:
+    """The `/get_reward` route, scoring against `store` (inline problems through `problems`) within
+    `settings`' limits."""
     router = APIRouter(tags=["integrations"])
 
     @router.post("/get_reward", response_model=OpenRLHFRewardResponse)
@@ -61,13 +65,19 @@ def openrlhf_router(store: ProblemStore, settings: Settings) -> APIRouter:
                 items.append(label_to_item(label, strip_prompt(query, prompt)))
             except (ValueError, ValidationError) as e:
                 raise HTTPException(422, f"labels[{i}]: {e}") from None
-        results = score_items(items, prof, store.index, settings.max_completion_chars)
-        bad = [f"labels[{i}]: {r.error}" for i, r in enumerate(results) if r.reward is None]
+        deadline = time.monotonic() + settings.request_time_budget_s
+        try:
+            results = score_items_wire(
+                items, prof, store.index, settings.max_completion_chars, problems, deadline
+            )
+        except TimeBudgetExceeded:
+            raise HTTPException(503, f"over the {settings.request_time_budget_s:g} s time budget") from None
+        bad = [f"labels[{i}]: {r['error']}" for i, r in enumerate(results) if r["reward"] is None]
         if bad:
             raise HTTPException(422, "; ".join(bad[:5]))
-        rewards = [r.reward or 0.0 for r in results]
-        logs = {c.name: [r.components.get(c.name, 0.0) for r in results] for c in prof.components}
-        logs["score_ratio"] = [r.score_ratio or 0.0 for r in results]
+        rewards = [r["reward"] or 0.0 for r in results]
+        logs = {c.name: [r["components"].get(c.name, 0.0) for r in results] for c in prof.components}
+        logs["score_ratio"] = [r["score_ratio"] or 0.0 for r in results]
         body = OpenRLHFRewardResponse(
             rewards=rewards, scores=[x / prof.max_reward for x in rewards], extra_logs=logs
         )

@@ -1,0 +1,321 @@
+"""Every scoring-speed target of issue 10, measured in one run and printed as a ratio or a figure.
+
+    .venv/bin/python bench/score_targets.py [--seconds 3] [--skip-large]
+
+1. In-process: the scoring core vs the literal transcription of the published reward functions that the
+   tests hold (`tests/env_server/test_original_profile.py::published_rewards`), on the same realistic
+   completions (`bench/realistic.py`: ~1.5 k characters of reasoning naming events, every verdict), under
+   both profiles. Target: >= 2.0x.
+2. `POST /v1/score`, batch 64, 1 worker, 1 client thread (httpx, response parsed): completions/s over the
+   published in-process rate. Targets: inline problems >= 1.0x, `problem_id` items >= 1.2x.
+3. Batch 1, 2 workers: requests/s and p99 (targets >= 2,500 req/s, p99 < 5 ms); clients are separate
+   processes on keep-alive connections (`http.client`), so the load generator is not one GIL.
+4. 8 concurrent clients (processes) sending batch 64, 2 workers: p99 (target < 10 ms).
+5. Large legal requests, 1 worker: how long each takes, and the slowest `/health` answered by the same
+   worker meanwhile (target < 100 ms).
+
+Not a test: timings on a shared machine are noisy, so every ratio compares two figures from the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+from realistic import realistic_pairs  # noqa: E402
+
+from env_server.generator import generate_problem  # noqa: E402
+from env_server.problems import index_problem  # noqa: E402
+from env_server.rewards import PROFILES, score  # noqa: E402
+from env_server.scoring import ProblemCache, score_batch  # noqa: E402
+from tests.conftest import start_server  # noqa: E402
+from tests.env_server.test_original_profile import published_rewards  # noqa: E402
+
+
+def rate(fn: Callable[[], int], seconds: float) -> float:
+    """Items per second: best of several rounds of `fn` (which returns how many items it did)."""
+    fn()  # warm-up
+    best, end = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t0 = time.perf_counter()
+        n = fn()
+        best = max(best, n / (time.perf_counter() - t0))
+    return best
+
+
+def pct(xs: list[float], q: int) -> float:
+    """q-th percentile in milliseconds."""
+    if len(xs) < 2:
+        return xs[0] * 1000 if xs else float("nan")
+    return statistics.quantiles(xs, n=100, method="inclusive")[q - 1] * 1000
+
+
+def wire_problem(p: Any) -> dict[str, Any]:
+    return {"events": [e.model_dump() for e in p.events], "priorities": list(p.priorities)}
+
+
+# 1. In-process ---------------------------------------------------------------------------------------
+
+
+def published_rate(pairs: list[tuple[Any, str]], seconds: float) -> float:
+    """The published reward functions, in-process, as the tests transcribe them."""
+    return rate(lambda: [published_rewards(t, p) for p, t in pairs] and len(pairs), seconds)
+
+
+def race(fns: dict[str, Callable[[], int]], seconds: float) -> dict[str, float]:
+    """Items per second of each function, best round; rounds alternate between the functions so that
+    all of them see the same machine load."""
+    best = dict.fromkeys(fns, 0.0)
+    for fn in fns.values():
+        fn()  # warm-up
+    end = time.perf_counter() + seconds * len(fns)
+    while time.perf_counter() < end:
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            n = fn()
+            best[name] = max(best[name], n / (time.perf_counter() - t0))
+    return best
+
+
+def in_process(pairs: list[tuple[Any, str]], seconds: float) -> dict[str, float]:
+    indexed = {p.id: index_problem(p, p.optimal_score) for p, _ in pairs}
+    entries = [(indexed[p.id], p.id, t) for p, t in pairs]
+    cache = ProblemCache(1024)
+    raw = [(wire_problem(p), t) for p, t in pairs]
+    fns: dict[str, Callable[[], int]] = {
+        "published": lambda: [published_rewards(t, p) for p, t in pairs] and len(pairs)
+    }
+    for name, profile in PROFILES.items():
+        fns[f"core {name}"] = lambda profile=profile: len(score_batch(entries, profile, 65_536))
+        fns[f"core {name} +inline"] = lambda profile=profile: len(
+            [score(t, cache.index_raw(r), profile, 65_536) for r, t in raw]
+        )
+    return race(fns, seconds)
+
+
+# 2. One client thread, batch 64 ---------------------------------------------------------------------
+
+
+def httpx_rate(url: str, body: dict[str, Any], seconds: float) -> tuple[float, list[float]]:
+    n = len(body["items"])
+    lat: list[float] = []
+    with httpx.Client(base_url=url, timeout=60) as http:
+        for _ in range(20):
+            http.post("/v1/score", json=body).raise_for_status()
+        end = time.perf_counter() + seconds
+        t_start = time.perf_counter()
+        while time.perf_counter() < end:
+            t0 = time.perf_counter()
+            r = http.post("/v1/score", json=body)
+            r.raise_for_status()
+            assert len(r.json()["results"]) == n
+            lat.append(time.perf_counter() - t0)
+        return n * len(lat) / (time.perf_counter() - t_start), lat
+
+
+# 3-4. Client processes on keep-alive connections ---------------------------------------------------
+
+
+def _client(port: int, body: bytes, n_items: int, seconds: float, start: float, q: Any) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"content-type": "application/json"}
+    lat: list[float] = []
+    for _ in range(10):  # warm-up
+        conn.request("POST", "/v1/score", body, headers)
+        conn.getresponse().read()
+    while time.time() < start:
+        time.sleep(0.001)
+    end = start + seconds
+    while time.time() < end:
+        t0 = time.perf_counter()
+        conn.request("POST", "/v1/score", body, headers)
+        resp = conn.getresponse()
+        data = json.loads(resp.read())
+        lat.append(time.perf_counter() - t0)
+        assert resp.status == 200 and len(data["results"]) == n_items
+    q.put(lat)
+
+
+def process_load(port: int, body: dict[str, Any], clients: int, seconds: float) -> tuple[float, list[float]]:
+    """(requests/s, latencies) of `clients` processes sending `body` back to back for `seconds`."""
+    raw = json.dumps(body).encode()
+    q: Any = mp.get_context("fork").Queue()
+    start = time.time() + 1.0
+    procs = [
+        mp.get_context("fork").Process(
+            target=_client, args=(port, raw, len(body["items"]), seconds, start, q)
+        )
+        for _ in range(clients)
+    ]
+    for p in procs:
+        p.start()
+    lat = [x for _ in procs for x in q.get()]
+    for p in procs:
+        p.join()
+    return len(lat) / seconds, lat
+
+
+# 5. Large requests vs /health -------------------------------------------------------------------------
+
+
+def _send_big(url: str, send: Callable[[httpx.Client], httpx.Response], q: Any) -> None:
+    with httpx.Client(base_url=url, timeout=600) as http:
+        t0 = time.perf_counter()
+        r = send(http)
+        q.put((time.perf_counter() - t0, r.status_code))
+
+
+def health_during(url: str, send: Callable[[httpx.Client], httpx.Response]) -> tuple[float, int, float, int]:
+    """(seconds the large request took, its status, slowest /health in ms, /health answers) with
+    `/health` polled every 10 ms while the large request is in flight. The large request is sent from
+    another process, so building and parsing its JSON does not hold up the poller."""
+    ctx = mp.get_context("fork")
+    q: Any = ctx.Queue()
+    proc = ctx.Process(target=_send_big, args=(url, send, q))
+    worst, count = 0.0, 0
+    with httpx.Client(base_url=url, timeout=60) as http:
+        http.get("/health")
+        proc.start()
+        time.sleep(0.05)
+        while proc.is_alive() and q.empty():
+            t0 = time.perf_counter()
+            http.get("/health").raise_for_status()
+            worst, count = max(worst, time.perf_counter() - t0), count + 1
+            time.sleep(0.01)
+        took, status = q.get()
+        proc.join()
+    return took, status, worst * 1000, count
+
+
+def large_requests(pairs: list[tuple[Any, str]]) -> None:
+    print("\n5. large legal requests, 1 worker; /health polled every 10 ms meanwhile (target < 100 ms)")
+    print(f"{'request':58} {'status':>6} {'took s':>8} {'health max ms':>14} {'n':>5}")
+    server = start_server(workers=1, SCHED_TRAIN_SIZE="4096", SCHED_LOG_LEVEL="warning")
+    try:
+        limit = 8 * 1024 * 1024
+        ids = [{"problem_id": f"train-{i % 64:06d}", "completion": t} for i, (_, t) in enumerate(pairs)]
+        batch = [ids[i % len(ids)] for i in range(4096)]
+        while len(json.dumps({"items": batch})) > limit:  # keep the body legal
+            batch = [{**it, "completion": it["completion"][:-50]} for it in batch]
+        inline = [
+            {"problem": wire_problem(generate_problem(9, "train", i)), "completion": t}
+            for i, (_, t) in enumerate(pairs[:64])
+        ]
+        big_inline = [inline[i % 64] | {"problem": wire_problem(generate_problem(9, "train", 1000 + i))}
+                      for i in range(2000)]  # fmt: skip
+        xl = [{"problem_id": f"train-xl-{i:06d}", "completion": pairs[0][1]} for i in range(4096)]
+        p = generate_problem(1, "train", 0)
+        ev = "".join(
+            f"<event><name>{e.name}</name><start>{e.start}</start><end>{e.end}</end></event>\n"
+            for e in p.events
+        )
+        flood = "<think>x</think><schedule>" + (ev * 2000)[:65_000] + "</schedule>"
+        maximal = [{"problem": wire_problem(p), "completion": flood} for _ in range(120)]
+        spans = [((i * 7) % 1400, (i * 7) % 1400 + 30) for i in range(2000)]
+        big_events = [
+            {"name": f"E{i}", "start": f"{a // 60:02d}:{a % 60:02d}", "end": f"{b // 60:02d}:{b % 60:02d}"}
+            for i, (a, b) in enumerate(spans)
+        ]
+        big_problems = [
+            {
+                "problem": {"events": big_events[k:] + big_events[:k], "priorities": []},
+                "completion": flood[:2000],
+            }
+            for k in range(60)
+        ]
+        bad_problems = [*big_problems[:-1], {**big_problems[-1], "problem": {"events": big_events[:1] * 2}}]
+        cases: list[tuple[str, Callable[[httpx.Client], httpx.Response]]] = [
+            (f"4,096 items by id ({len(json.dumps({'items': batch})) >> 20} MiB)",
+             lambda h: h.post("/v1/score", json={"items": batch})),
+            ("2,000 items, 2,000 distinct inline problems",
+             lambda h: h.post("/v1/score", json={"items": big_inline})),
+            ("4,096 ids of uncached xl-preset problems",
+             lambda h: h.post("/v1/score", json={"items": xl})),
+            ("1,000-problem page, uncached hard preset",
+             lambda h: h.get("/v1/problems", params={"limit": 1000, "difficulty": "hard"})),
+            ("120 maximal completions (65,000 chars of events each)",
+             lambda h: h.post("/v1/score", json={"items": maximal})),
+            ("60 distinct inline problems of 2,000 events (~7 MiB)",
+             lambda h: h.post("/v1/score", json={"items": big_problems})),
+            ("the same, last problem invalid (422 after validating all)",
+             lambda h: h.post("/v1/score", json={"items": bad_problems})),
+        ]  # fmt: skip
+        for name, send in cases:
+            took, status, worst, count = health_during(server.url, send)
+            print(f"{name:58} {status:>6} {took:>8.2f} {worst:>14.1f} {count:>5}")
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=3.0, help="measuring time per figure")
+    ap.add_argument("--b1-clients", type=int, default=4, help="client processes for the batch-1 figure")
+    ap.add_argument("--skip-large", action="store_true", help="skip section 5")
+    args = ap.parse_args()
+    pairs = realistic_pairs(400)
+    print(f"completions: {len(pairs)}, mean {statistics.mean(len(t) for _, t in pairs):.0f} chars")
+
+    r = in_process(pairs, args.seconds)
+    pub = r["published"]
+    print("\n1. in-process, completions/s (target: core >= 2.0x published)")
+    for k, v in r.items():
+        print(f"  {k:28} {v:>10,.0f}  {v / pub:5.2f}x")
+
+    print("\n2. POST /v1/score, batch 64, 1 worker, 1 client thread (httpx, response parsed)")
+    server = start_server(workers=1, SCHED_TRAIN_SIZE="64")
+    try:
+        inline = {"items": [{"problem": wire_problem(p), "completion": t} for p, t in pairs[:64]]}
+        by_id = {"items": [{"problem_id": p.id, "completion": t} for p, t in pairs[:64]]}
+        for name, body, target in (("inline problems", inline, 1.0), ("problem_id items", by_id, 1.2)):
+            # the published rate again, just before and after: the machine's load drifts within a run
+            before = published_rate(pairs, args.seconds / 2)
+            got, lat = httpx_rate(server.url, body, args.seconds)
+            now = (before + published_rate(pairs, args.seconds / 2)) / 2
+            print(
+                f"  {name:18} {got:>10,.0f} compl/s  {got / now:5.2f}x published (target {target}x; "
+                f"published {now:,.0f}/s around it)  p50 {pct(lat, 50):.2f} ms  p99 {pct(lat, 99):.2f} ms"
+            )
+    finally:
+        server.stop()
+
+    server = start_server(workers=2, SCHED_TRAIN_SIZE="64")
+    try:
+        port = int(server.url.rsplit(":", 1)[1])
+        one = {"items": [{"problem_id": pairs[0][0].id, "completion": pairs[0][1]}]}
+        rps, lat = process_load(port, one, args.b1_clients, args.seconds)
+        print(
+            f"\n3. batch 1, 2 workers, {args.b1_clients} client processes (target >= 2,500 req/s, p99 < 5 ms)"
+        )
+        print(f"  {rps:,.0f} req/s  p50 {pct(lat, 50):.2f} ms  p99 {pct(lat, 99):.2f} ms")
+        one_inline = {"items": [{"problem": wire_problem(pairs[0][0]), "completion": pairs[0][1]}]}
+        rps, lat = process_load(port, one_inline, args.b1_clients, args.seconds)
+        print(f"  inline problem: {rps:,.0f} req/s  p50 {pct(lat, 50):.2f} ms  p99 {pct(lat, 99):.2f} ms")
+        print("\n4. batch 64, 2 workers, 8 client processes (target p99 < 10 ms)")
+        for name, body in (("inline problems", inline), ("problem_id items", by_id)):
+            rps, lat = process_load(port, body, 8, args.seconds)
+            print(
+                f"  {name:18} {rps * 64:>9,.0f} compl/s  p50 {pct(lat, 50):.2f} ms  p99 {pct(lat, 99):.2f} ms"
+            )
+    finally:
+        server.stop()
+
+    if not args.skip_large:
+        large_requests(pairs)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,240 @@
+"""`POST /v1/score`: the scoring route, with a fast path for well-formed requests.
+
+The route is an ordinary FastAPI route (`ScoreRequest` in, `ScoreResponse` out: same schema, same errors).
+In front of it, `ScoreService.fast` reads the body with orjson and accepts it only when it has exactly the
+shape `ScoreRequest` accepts (JSON content type, an object with `items` and optionally `profile`, every
+item an object with a string `completion` and exactly one of a string `problem_id` or an object
+`problem`). Inline problems are validated by `ProblemSpec` and indexed once per distinct content
+(`ProblemCache`). Anything else (bad JSON, a wrong type, an invalid problem) goes to the ordinary route,
+which validates with pydantic and answers with the usual 422. Both paths score with `score_batch` and
+write the response with orjson, so results are the same whichever path a request takes.
+
+Work that could hold the event loop (a body over `offload_body_bytes`, ids of problems that must first be
+generated, or a large validated batch) runs on a worker thread, and every request has a time budget
+(`request_time_budget_s`): past it, the work stops and the service answers 503.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from fastapi.routing import APIRoute
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from env_server.rewards import DEFAULT_PROFILE, REWARD_VERSION, WireResult, get_profile
+from env_server.scoring import (
+    Entry,
+    ProblemCache,
+    TimeBudgetExceeded,
+    collector_paused,
+    entries_of,
+    score_batch,
+)
+from env_server.settings import Settings
+from env_server.store import ProblemStore
+from shared_schema import ScoreRequest, ScoreResponse
+
+_ITEM_KEYS = frozenset(("problem_id", "problem", "completion"))
+_REQUEST_KEYS = frozenset(("profile", "items"))
+# A validated batch this large is scored on a worker thread (a few milliseconds of work at most inline).
+_INLINE_ITEMS = 256
+
+
+def dumps(obj: Any) -> bytes:
+    """JSON bytes: orjson, or the standard library for what orjson refuses (lone surrogates)."""
+    try:
+        return orjson.dumps(obj)
+    except orjson.JSONEncodeError:
+        return json.dumps(obj).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A request in the simple shape, before its problems are resolved."""
+
+    profile: str
+    items: list[tuple[str | None, dict[str, Any] | None, str]]  # (problem_id, inline problem, completion)
+    heavy: bool  # resolving needs generation: do it off the event loop
+
+
+class ScoreService:
+    """Everything `/v1/score` needs: the store, the inline-problem cache, limits and the time budget."""
+
+    def __init__(self, store: ProblemStore, settings: Settings) -> None:
+        self.store, self.settings = store, settings
+        self.problems = ProblemCache(settings.problem_cache_size)
+
+    def deadline(self) -> float:
+        return time.monotonic() + self.settings.request_time_budget_s
+
+    # The fast path ------------------------------------------------------------------------------------
+
+    def _plan(self, data: Any) -> _Plan | None:
+        """`data` in exactly a shape `ScoreRequest` accepts (problems still to validate), else None."""
+        if type(data) is not dict or not data.keys() <= _REQUEST_KEYS:
+            return None
+        items, profile = data.get("items"), data.get("profile", DEFAULT_PROFILE)
+        if type(items) is not list or not items or type(profile) is not str:
+            return None
+        out: list[tuple[str | None, dict[str, Any] | None, str]] = []
+        heavy = False
+        resident = self.store.resident
+        for item in items:
+            if type(item) is not dict or not item.keys() <= _ITEM_KEYS:
+                return None
+            completion, pid, problem = item.get("completion"), item.get("problem_id"), item.get("problem")
+            if type(completion) is not str:
+                return None
+            if problem is None:
+                if type(pid) is not str:
+                    return None
+                heavy = heavy or resident(pid) is None
+            elif pid is not None or type(problem) is not dict:
+                return None
+            out.append((pid, problem, completion))
+        return _Plan(profile, out, heavy)
+
+    def _entries(self, plan: _Plan) -> list[Entry] | None:
+        """Resolve the plan's problems; None if an inline problem is invalid (the route says why)."""
+        entries: list[Entry] = []
+        index, cached = self.store.index, self.problems.index_raw
+        for pid, problem, completion in plan.items:
+            if problem is None:
+                entries.append((index(pid or ""), pid, completion))
+                continue
+            try:
+                entries.append((cached(problem), None, completion))
+            except ValidationError:
+                return None
+        return entries
+
+    def _run(self, plan: _Plan, deadline: float) -> Response | None:
+        entries = self._entries(plan)
+        return None if entries is None else self.respond(plan.profile, entries, deadline)
+
+    def _run_paused(self, plan: _Plan, deadline: float) -> Response | None:
+        with collector_paused():
+            return self._run(plan, deadline)
+
+    def _run_body(self, body: bytes, deadline: float) -> Response | None:
+        """The whole fast path for a large body, on a worker thread. A request it cannot take is
+        validated here too (not on the event loop), so its 422 is raised from here."""
+        with collector_paused():
+            return self._run_body_unpaused(body, deadline)
+
+    def _run_body_unpaused(self, body: bytes, deadline: float) -> Response | None:
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            data = _stdlib_json(body)
+        plan = self._plan(data)
+        response = None if plan is None else self._run(plan, deadline)
+        if response is None:
+            try:
+                ScoreRequest.model_validate(data, from_attributes=True)  # as FastAPI validates bodies
+            except ValidationError as e:
+                errors = [{**err, "loc": ("body", *err["loc"])} for err in e.errors(include_url=False)]
+                raise RequestValidationError(errors) from None
+        return response
+
+    async def fast(self, request: Request) -> Response | None:
+        """The response, or None to let the ordinary route validate and answer."""
+        ctype = request.headers.get("content-type", "")
+        if ctype.split(";", 1)[0].strip().lower() != "application/json":
+            return None
+        body = await request.body()
+        deadline = self.deadline()
+        if len(body) > self.settings.offload_body_bytes:
+            return await run_in_threadpool(self._run_body, body, deadline)
+        try:
+            plan = self._plan(orjson.loads(body))
+        except orjson.JSONDecodeError:
+            return None
+        if plan is None:
+            return None
+        if plan.heavy:
+            return await run_in_threadpool(self._run_paused, plan, deadline)
+        return self._run(plan, deadline)
+
+    # Both paths ---------------------------------------------------------------------------------------
+
+    def respond(self, profile_name: str, entries: list[Entry], deadline: float) -> Response:
+        """Limits, profile, scoring and the JSON response: the same for both paths."""
+        limit = self.settings.max_batch_items
+        if len(entries) > limit:
+            raise HTTPException(413, f"{len(entries)} items; the limit is {limit} per request")
+        try:
+            profile = get_profile(profile_name)
+        except KeyError as e:
+            raise HTTPException(422, str(e.args[0])) from None
+        try:
+            results = score_batch(entries, profile, self.settings.max_completion_chars, deadline)
+        except TimeBudgetExceeded:
+            raise HTTPException(503, self.over_budget()) from None
+        return json_response(REWARD_VERSION, profile.name, results)
+
+    def respond_validated(self, req: ScoreRequest, deadline: float) -> Response:
+        entries = entries_of(req.items, self.store.index, self.problems)
+        return self.respond(req.profile, entries, deadline)
+
+    def respond_validated_paused(self, req: ScoreRequest, deadline: float) -> Response:
+        with collector_paused():
+            return self.respond_validated(req, deadline)
+
+    def over_budget(self) -> str:
+        return (
+            f"the request ran past its {self.settings.request_time_budget_s:g} s time budget; "
+            "send fewer items (or a smaller page) per request"
+        )
+
+
+def _stdlib_json(body: bytes) -> Any:
+    """Parse as FastAPI does (the standard library), raising FastAPI's 422 for malformed JSON."""
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError as e:
+        error = {"type": "json_invalid", "loc": ("body", e.pos), "msg": "JSON decode error", "input": {}}
+        raise RequestValidationError([{**error, "ctx": {"error": e.msg}}]) from None
+    except UnicodeDecodeError:
+        raise HTTPException(400, "There was an error parsing the body") from None
+
+
+def json_response(reward_version: str, profile: str, results: list[WireResult]) -> Response:
+    """A `ScoreResponse` written from wire dicts (same fields, same order as the model)."""
+    body = {"reward_version": reward_version, "profile": profile, "results": results}
+    return Response(content=dumps(body), media_type="application/json")
+
+
+def score_router(service: ScoreService) -> APIRouter:
+    """The `/v1/score` route, with `service.fast` in front of FastAPI's own request handling."""
+
+    class FastScoreRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            validated = super().get_route_handler()
+
+            async def handler(request: Request) -> Response:
+                response = await service.fast(request)
+                return response if response is not None else await validated(request)
+
+            return handler
+
+    router = APIRouter(route_class=FastScoreRoute)
+
+    @router.post("/v1/score", response_model=ScoreResponse)
+    async def score(req: ScoreRequest) -> Response:
+        """Score completions against served (`problem_id`) or inline (`problem`) problems."""
+        deadline = service.deadline()
+        if len(req.items) > _INLINE_ITEMS:
+            return await run_in_threadpool(service.respond_validated_paused, req, deadline)
+        return service.respond_validated(req, deadline)
+
+    return router
