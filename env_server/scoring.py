@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from env_server.problems import ProblemIndex, index_problem
 from env_server.rewards import Profile, score_completion
 from shared_schema import ScoreItem, ScoreResult
+from shared_schema.text import clip
 
 Lookup = Callable[[str], ProblemIndex | None]
 
@@ -23,7 +24,7 @@ def score_items(
         else:
             index = lookup(item.problem_id or "")
         if index is None:
-            results.append(ScoreResult(reward=None, error=f"unknown problem_id {item.problem_id!r}"))
+            results.append(ScoreResult(reward=None, error=f"unknown problem_id {clip(item.problem_id)}"))
             continue
         results.append(score_completion(item.completion, index, profile, max_chars))
     return results

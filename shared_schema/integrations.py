@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, model_validator
 
 from shared_schema.models import ChatMessage, Event, ProblemSpec, ScoreItem, ScoreResult
+from shared_schema.text import CleanText
 
-Label = str | dict[str, Any]
+Label = CleanText | dict[str, Any]
 
 
 def label_to_item(label: Label | Mapping[str, Any], completion: str) -> ScoreItem:
@@ -43,6 +44,8 @@ def label_to_item(label: Label | Mapping[str, Any], completion: str) -> ScoreIte
             data = json.loads(text)
         except json.JSONDecodeError as e:
             raise ValueError(f"label looks like JSON but does not parse: {e}") from None
+        except RecursionError:
+            raise ValueError("label is JSON nested too deeply to read") from None
     if not isinstance(data, Mapping):
         raise ValueError(f"label must be a problem id or a JSON object, not {type(data).__name__}")
     if "events" in data:
@@ -66,8 +69,10 @@ class _Foreign(BaseModel):
 class OpenRLHFRewardRequest(_Foreign):
     """What OpenRLHF posts to a remote reward model: parallel lists, one entry per sample."""
 
-    query: list[str] = Field(description="Prompt + response text, as the actor decoded it.")
-    prompts: list[str] = Field(description="Prompt text of each sample; removed from the front of `query`.")
+    query: list[CleanText] = Field(description="Prompt + response text, as the actor decoded it.")
+    prompts: list[CleanText] = Field(
+        description="Prompt text of each sample; removed from the front of `query`."
+    )
     labels: list[Label] = Field(
         description="Per sample: a problem id, or the problem as JSON (`{events, priorities}`)."
     )
@@ -102,7 +107,9 @@ class SchedulingAction(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    completion: str = Field(description="The model's answer text.")
+    completion: CleanText = Field(
+        description="The model's answer text (a lone UTF-16 surrogate is read as U+FFFD)."
+    )
     problem_id: str | None = Field(
         default=None,
         description="The problem answered (the reset observation's `problem_id`). Required over plain HTTP, "
@@ -126,18 +133,24 @@ class SchedulingObservation(BaseModel):
 class OpenEnvResetRequest(_Foreign):
     """OpenEnv's reset body (`seed`, `episode_id`) plus how to pick the problem; everything is optional."""
 
-    seed: int | None = Field(default=None, ge=0, description="Pick the problem deterministically from this.")
+    seed: StrictInt | None = Field(
+        default=None, ge=0, description="Pick the problem deterministically from this."
+    )
     episode_id: str | None = Field(default=None, max_length=255, description="Echoed in the state.")
     problem_id: str | None = Field(default=None, description="Serve exactly this problem.")
-    split: str = Field(default="train", description="Split to pick from: `train` or `test`.")
-    index: int | None = Field(default=None, ge=0, description="Serve the problem at this index of the split.")
+    split: str = Field(default="train", max_length=64, description="Split to pick from: `train` or `test`.")
+    index: StrictInt | None = Field(
+        default=None, ge=0, description="Serve the problem at this index of the split (an integer)."
+    )
 
 
 class OpenEnvStepRequest(_Foreign):
     """OpenEnv's step body: the action, and optional tracking fields that this environment ignores."""
 
     action: SchedulingAction = Field(description="The completion to score.")
-    timeout_s: float | None = Field(default=None, gt=0, description="Accepted for compatibility; ignored.")
+    timeout_s: StrictFloat | None = Field(
+        default=None, gt=0, description="Accepted for compatibility; ignored."
+    )
     request_id: str | None = Field(default=None, max_length=255, description="Accepted; ignored.")
 
 
@@ -165,3 +178,17 @@ class OpenEnvSchema(BaseModel):
     action: dict[str, Any] = Field(description="JSON schema of `SchedulingAction`.")
     observation: dict[str, Any] = Field(description="JSON schema of `SchedulingObservation`.")
     state: dict[str, Any] = Field(description="JSON schema of `OpenEnvState`.")
+
+
+class OpenEnvMetadata(BaseModel):
+    """OpenEnv's `/metadata`: what this environment is."""
+
+    name: str = Field(description="Environment name.")
+    description: str = Field(description="What an episode is.")
+    version: str = Field(description="Reward version (as `/v1/info`'s `reward_version`).")
+
+
+class OpenEnvHealth(BaseModel):
+    """OpenEnv's `/health`."""
+
+    status: Literal["healthy"] = Field(description="Always `healthy` when the service answers.")
