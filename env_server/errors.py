@@ -5,8 +5,9 @@ pydantic or a route raised it, as the schema says; other errors (400, 401, 404, 
 echoes client input without a bound: locations and messages are cut to a short prefix plus the length, so an
 8 MB field never comes back as a 40 MB error.
 
-`complete_openapi` adds what FastAPI cannot infer: the 400/401/404/413 responses and the batch cap (which
-is a setting, so it is written into the schema of the running service).
+`complete_openapi` adds what FastAPI cannot infer: the 400/401/404/413 responses, the batch cap (a
+setting, so it is written into the schema of the running service) and the names of the reward profiles and
+difficulty presets, so that generated clients and fuzzers can build valid requests.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from env_server.generator import PRESETS
+from env_server.rewards import PROFILES
 from env_server.settings import Settings
 from shared_schema.errors import ErrorResponse, ValidationErrorResponse
 from shared_schema.text import CLIP_CHARS, clip_message
@@ -107,6 +110,17 @@ def _ref(name: str) -> dict[str, Any]:
 
 
 BATCH_FIELDS = {"ScoreRequest": ("items",), "OpenRLHFRewardRequest": ("query", "prompts", "labels")}
+NOT_FOUND_PATHS = frozenset({"/openenv/reset", "/openenv/step"})
+"""Routes without a path parameter that still answer 404: a problem id (or index) that names no problem."""
+NAMED = {"profile": sorted(PROFILES), "difficulty": sorted(PRESETS)}
+"""Parameters and fields whose value must be one of these names (checked in code, listed in the schema)."""
+
+
+def _enum(schema: dict[str, Any], names: list[str]) -> None:
+    """Restrict a string schema (or the string branch of an `anyOf`) to `names`."""
+    for branch in schema.get("anyOf", [schema]):
+        if branch.get("type") == "string":
+            branch["enum"] = names
 
 
 def complete_openapi(app: FastAPI, settings: Settings) -> None:
@@ -129,12 +143,16 @@ def complete_openapi(app: FastAPI, settings: Settings) -> None:
                 prop = components.get(name, {}).get("properties", {}).get(field)
                 if prop is not None:
                     prop["maxItems"] = settings.max_batch_items
+        _enum(components["ScoreRequest"]["properties"]["profile"], NAMED["profile"])
         if settings.api_key_set():
             components_root = schema["components"]
             components_root["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
         for path, operations in schema.get("paths", {}).items():
             for operation in operations.values():
                 responses = operation.setdefault("responses", {})
+                for param in operation.get("parameters", []):
+                    if param.get("name") in NAMED and param.get("in") == "query":
+                        _enum(param["schema"], NAMED[param["name"]])
                 if "requestBody" in operation:
                     responses["400"] = {
                         "description": "The body is not readable JSON",
@@ -144,7 +162,7 @@ def complete_openapi(app: FastAPI, settings: Settings) -> None:
                         "description": "Body or batch over the limit",
                         **_ref("ErrorResponse"),
                     }
-                if "{" in path:
+                if "{" in path or path in NOT_FOUND_PATHS:
                     responses["404"] = {"description": "Not found", **_ref("ErrorResponse")}
                 if "requestBody" in operation or operation.get("parameters"):
                     responses["422"] = {"description": "Validation error", **_ref("HTTPValidationError")}

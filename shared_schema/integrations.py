@@ -15,14 +15,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat, model_validator
 
 from shared_schema.models import ChatMessage, Event, ProblemSpec, ScoreItem, ScoreResult
 from shared_schema.text import CleanText
 
 Label = CleanText | dict[str, Any]
+
+
+def _json_integer(value: object) -> object:
+    """JSON Schema's `integer`: `3` and `3.0`, never `true` or `"3"` (pydantic's lax mode takes both)."""
+    if isinstance(value, (bool, str, bytes)):
+        raise ValueError("must be a JSON integer, not a boolean or a string")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
 
 
 def label_to_item(label: Label | Mapping[str, Any], completion: str) -> ScoreItem:
@@ -133,21 +143,27 @@ class SchedulingObservation(BaseModel):
 class OpenEnvResetRequest(_Foreign):
     """OpenEnv's reset body (`seed`, `episode_id`) plus how to pick the problem; everything is optional."""
 
-    seed: StrictInt | None = Field(
+    seed: JsonInt | None = Field(
         default=None, ge=0, description="Pick the problem deterministically from this."
     )
     episode_id: str | None = Field(default=None, max_length=255, description="Echoed in the state.")
     problem_id: str | None = Field(default=None, description="Serve exactly this problem.")
-    split: str = Field(default="train", max_length=64, description="Split to pick from: `train` or `test`.")
-    index: StrictInt | None = Field(
+    split: Literal["train", "test"] = Field(default="train", description="Split to pick from.")
+    index: JsonInt | None = Field(
         default=None, ge=0, description="Serve the problem at this index of the split (an integer)."
     )
+
+
+class SchedulingStepAction(SchedulingAction):
+    """The action as plain HTTP takes it: stateless, so it names the problem it answers."""
+
+    problem_id: str = Field(description="The problem answered: the reset observation's `problem_id`.")
 
 
 class OpenEnvStepRequest(_Foreign):
     """OpenEnv's step body: the action, and optional tracking fields that this environment ignores."""
 
-    action: SchedulingAction = Field(description="The completion to score.")
+    action: SchedulingStepAction = Field(description="The completion to score, and its `problem_id`.")
     timeout_s: StrictFloat | None = Field(
         default=None, gt=0, description="Accepted for compatibility; ignored."
     )

@@ -16,7 +16,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 
@@ -46,7 +46,16 @@ log = logging.getLogger("env_server")
 
 
 class EnvError(Exception):
-    """A request this environment cannot serve; becomes a 422 over HTTP and an error message over /ws."""
+    """A request this environment cannot serve: a 422 (or 404, for a problem it does not have) over HTTP,
+    an error message over /ws."""
+
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _http_error(e: EnvError) -> Exception:
+    return HTTPException(404, str(e)) if e.status == 404 else Unprocessable(str(e))
 
 
 @dataclass
@@ -77,7 +86,7 @@ class SchedulingEnv:
         if req.problem_id is not None:
             entry = self.store.get(req.problem_id)
             if entry is None:
-                raise EnvError(f"unknown problem_id {clip(req.problem_id)}")
+                raise EnvError(f"unknown problem_id {clip(req.problem_id)}", 404)
             return entry.problem
         if req.split not in self.store.splits:
             raise EnvError(f"unknown split {clip(req.split)}; splits: {sorted(self.store.splits)}")
@@ -86,7 +95,9 @@ class SchedulingEnv:
             raise EnvError(f"split {req.split!r} is empty")
         if req.index is not None:
             if req.index >= size:
-                raise EnvError(f"index {req.index} is out of range: split {req.split!r} has {size} problems")
+                raise EnvError(
+                    f"index {req.index} is out of range: split {req.split!r} has {size} problems", 404
+                )
             i = req.index
         else:  # seeded: reproducible on any replica; unseeded: random, so no counter to share
             i = random.Random(req.seed).randrange(size) if req.seed is not None else random.randrange(size)
@@ -104,7 +115,7 @@ class SchedulingEnv:
             raise EnvError("action.problem_id is required: send back the reset observation's problem_id")
         entry = self.store.get(action.problem_id)
         if entry is None:
-            raise EnvError(f"unknown problem_id {clip(action.problem_id)}")
+            raise EnvError(f"unknown problem_id {clip(action.problem_id)}", 404)
         try:
             prof = get_profile(profile)
         except KeyError as e:
@@ -160,7 +171,7 @@ def openenv_router(store: ProblemStore, settings: Settings) -> APIRouter:
         try:
             return _json(env.reset(req or OpenEnvResetRequest()))
         except EnvError as e:
-            raise Unprocessable(str(e)) from None
+            raise _http_error(e) from None
 
     @router.post("/step", response_model=OpenEnvResult)
     async def step(req: OpenEnvStepRequest) -> Response:
@@ -168,7 +179,7 @@ def openenv_router(store: ProblemStore, settings: Settings) -> APIRouter:
         try:
             return _json(env.step(req.action))
         except EnvError as e:
-            raise Unprocessable(str(e)) from None
+            raise _http_error(e) from None
 
     @router.get("/state", response_model=OpenEnvState)
     async def state() -> OpenEnvState:
