@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat, model_validator
 
-from shared_schema.models import ChatMessage, Event, ProblemSpec, ScoreItem, ScoreResult
+from shared_schema.models import ChatMessage, Event, ProblemSpec, ScoreItem, ScoreResult, _FewFields
 from shared_schema.text import CleanText
 
 Label = CleanText | dict[str, Any]
@@ -79,12 +79,15 @@ class _Foreign(BaseModel):
 class OpenRLHFRewardRequest(_Foreign):
     """What OpenRLHF posts to a remote reward model: parallel lists, one entry per sample."""
 
-    query: list[CleanText] = Field(description="Prompt + response text, as the actor decoded it.")
+    query: list[CleanText] = Field(
+        fail_fast=True, description="Prompt + response text, as the actor decoded it."
+    )
     prompts: list[CleanText] = Field(
-        description="Prompt text of each sample; removed from the front of `query`."
+        fail_fast=True, description="Prompt text of each sample; removed from the front of `query`."
     )
     labels: list[Label] = Field(
-        description="Per sample: a problem id, or the problem as JSON (`{events, priorities}`)."
+        fail_fast=True,
+        description="Per sample: a problem id, or the problem as JSON (`{events, priorities}`).",
     )
 
     @model_validator(mode="after")
@@ -112,7 +115,7 @@ class OpenRLHFRewardResponse(BaseModel):
 # --- OpenEnv (HTTP `/reset` `/step` `/state` `/schema`, and the `/ws` session protocol) --------------------
 
 
-class SchedulingAction(BaseModel):
+class SchedulingAction(_FewFields):
     """The one action of the single-step episode: the model's answer."""
 
     model_config = ConfigDict(extra="forbid")
