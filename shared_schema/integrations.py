@@ -32,7 +32,8 @@ def _json_integer(value: object) -> object:
     return value
 
 
-JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+Count = Annotated[int, Field(ge=0), BeforeValidator(_json_integer)]  # this order: `minimum` in the schema
+"""A non-negative JSON integer."""
 
 
 def label_to_item(label: Label | Mapping[str, Any], completion: str) -> ScoreItem:
@@ -146,14 +147,12 @@ class SchedulingObservation(BaseModel):
 class OpenEnvResetRequest(_Foreign):
     """OpenEnv's reset body (`seed`, `episode_id`) plus how to pick the problem; everything is optional."""
 
-    seed: JsonInt | None = Field(
-        default=None, ge=0, description="Pick the problem deterministically from this."
-    )
+    seed: Count | None = Field(default=None, description="Pick the problem deterministically from this.")
     episode_id: str | None = Field(default=None, max_length=255, description="Echoed in the state.")
     problem_id: str | None = Field(default=None, description="Serve exactly this problem.")
     split: Literal["train", "test"] = Field(default="train", description="Split to pick from.")
-    index: JsonInt | None = Field(
-        default=None, ge=0, description="Serve the problem at this index of the split (an integer)."
+    index: Count | None = Field(
+        default=None, description="Serve the problem at this index of the split (an integer)."
     )
 
 

@@ -44,7 +44,9 @@ def answer(name: str) -> str:
 @pytest.mark.parametrize("name", [SURROGATE, "\ud800", "a\udfffb", SURROGATE * 50])
 def test_lone_surrogates_in_completions_are_scored_everywhere(client: TestClient, name: str) -> None:
     completion = answer(name)
-    score = post_raw(client, "/v1/score", {"items": [{"problem_id": "train-000000", "completion": completion}]})
+    score = post_raw(
+        client, "/v1/score", {"items": [{"problem_id": "train-000000", "completion": completion}]}
+    )
     assert score.status_code == 200, score.text
     result = score.json()["results"][0]
     assert result["reward"] is not None and "\ufffd" in json.dumps(result, ensure_ascii=False)
@@ -168,7 +170,9 @@ def test_clip_keeps_a_prefix_and_the_length() -> None:
 # --- class 4: exact times ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("bad", ["10:00\n", "\n10:00", " 10:00", "10:00 ", "10:0", "1000", "48:00", "10:60", "١٠:٠٠"])
+@pytest.mark.parametrize(
+    "bad", ["10:00\n", "\n10:00", " 10:00", "10:00 ", "10:0", "1000", "48:00", "10:60", "١٠:٠٠"]
+)
 def test_times_are_exactly_hh_mm(client: TestClient, bad: str) -> None:
     with pytest.raises(ValueError):
         to_minutes(bad)
