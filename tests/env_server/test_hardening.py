@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-
 from urllib.parse import quote
 
 import pytest
