@@ -7,16 +7,15 @@ uvicorn runs (`--factory`), reading `Settings` from the environment in each work
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
-from pydantic import ValidationError
+from fastapi import FastAPI, HTTPException, Query
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from env_server.docs import install_docs
+from env_server.errors import Unprocessable, complete_openapi, install_error_handlers
 from env_server.generator import PRESETS
 from env_server.integrations.openenv import openenv_router
 from env_server.integrations.openrlhf import openrlhf_router
@@ -25,6 +24,7 @@ from env_server.prompts import build_prompt
 from env_server.rewards import DEFAULT_PROFILE, PROFILES, REWARD_VERSION
 from env_server.score_api import ScoreService, score_router
 from env_server.scoring import collector_paused
+from env_server.security import AccessControl
 from env_server.settings import Settings
 from env_server.store import ProblemStore, long_lived
 from env_server.traces import traced_completion
@@ -41,6 +41,7 @@ from shared_schema import (
     SolveRequest,
     SolveResponse,
 )
+from shared_schema.text import clip
 
 log = logging.getLogger("env_server")
 
@@ -95,15 +96,6 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-def _error_list(errors: Sequence[Any]) -> list[dict[str, Any]]:
-    """Validation errors without the offending input: it may be megabytes long, or not even JSON
-    (`Infinity`), and the location and message already name the field."""
-    return [
-        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
-        for e in errors
-    ]
-
-
 def _json(model: ProblemList | ScoreResponse | SolveResponse | InfoResponse | ProblemWithPrompt) -> Response:
     return Response(content=model.model_dump_json(), media_type="application/json")
 
@@ -122,15 +114,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Scheduling environment",
         version=REWARD_VERSION,
         description="Generates day-scheduling problems, serves prompts and scores completions for RL.",
+        docs_url=None,
+        redoc_url=None,
     )
     scorer = ScoreService(store, settings)
     app.state.settings, app.state.store, app.state.scorer = settings, store, scorer
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-
-    @app.exception_handler(ValidationError)
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: ValidationError | RequestValidationError) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": _error_list(exc.errors())})
+    app.add_middleware(
+        AccessControl, api_keys=settings.api_key_set(), ws_origins=settings.ws_origin_set()
+    )  # outermost: a request without a key is refused before its body is read
+    install_error_handlers(app)
+    install_docs(app)
+    complete_openapi(app, settings)
 
     @app.get("/health", response_model=HealthResponse)
     async def health() -> HealthResponse:
@@ -159,12 +154,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def problems(
         split: Literal["train", "test"] = "train",
         offset: Annotated[int, Query(ge=0)] = 0,
-        limit: Annotated[int, Query(ge=1)] = 100,
-        difficulty: Annotated[str | None, Query(description="Preset name; default: the main split")] = None,
+        limit: int = Query(100, ge=1, le=settings.max_page_size),  # a setting: not an Annotated alias
+        difficulty: Annotated[
+            str | None, Query(max_length=64, description="Preset name; default: the main split")
+        ] = None,
         prompt_style: StyleQuery = "default",
     ) -> Response:
-        if limit > settings.max_page_size:
-            raise HTTPException(422, f"limit must be at most {settings.max_page_size}")
         deadline = scorer.deadline()
 
         def build() -> Response:
@@ -175,12 +170,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             try:
                 page = store.page(split, offset, limit, difficulty, deadline)
             except ValueError as e:
-                raise HTTPException(422, str(e)) from None
+                raise Unprocessable(str(e), ["query", "difficulty"]) from None
             except TimeoutError:
                 raise HTTPException(503, scorer.over_budget()) from None
-            return _json(
-                ProblemList(total=store.size(split), items=[_with_prompt(p, prompt_style) for p in page])
-            )
+            items = [_with_prompt(p, prompt_style) for p in page]
+            return _json(ProblemList(total=store.size(split), items=items))
 
         # a big page, or one that generates problems, is built on a worker thread: the loop stays free
         return await run_in_threadpool(build) if limit > 32 or difficulty is not None else build_unpaused()
@@ -189,7 +183,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def problem(problem_id: str, prompt_style: StyleQuery = "default") -> Response:
         entry = store.get(problem_id)
         if entry is None:
-            raise HTTPException(404, f"unknown problem id {problem_id!r}")
+            raise HTTPException(404, f"unknown problem id {clip(problem_id)}")
         return _json(_with_prompt(entry.problem, prompt_style))
 
     @app.post("/v1/solve", response_model=SolveResponse)

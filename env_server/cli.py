@@ -18,6 +18,7 @@ from env_server.dataset_io import row_to_problem, save_problems, save_sft
 from env_server.generator import PRESETS, generate_split
 from env_server.problems import format_schedule, index_problem, solve
 from env_server.rewards import DEFAULT_PROFILE, PROFILES, get_profile, score_completion
+from env_server.serving import uvicorn_options
 from env_server.settings import Settings
 from shared_schema import PROMPT_STYLES, ProblemSpec, PromptStyle
 
@@ -45,8 +46,7 @@ def serve(
         host=s.host,
         port=s.port,
         workers=s.workers,
-        log_level=s.log_level,
-        access_log=False,
+        **uvicorn_options(s),
     )
 
 

@@ -30,6 +30,7 @@ from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from env_server.errors import Unprocessable
 from env_server.rewards import DEFAULT_PROFILE, REWARD_VERSION, WireResult, get_profile
 from env_server.scoring import (
     Entry,
@@ -175,7 +176,7 @@ class ScoreService:
         try:
             profile = get_profile(profile_name)
         except KeyError as e:
-            raise HTTPException(422, str(e.args[0])) from None
+            raise Unprocessable(str(e.args[0]), ["body", "profile"]) from None
         try:
             results = score_batch(entries, profile, self.settings.max_completion_chars, deadline)
         except TimeBudgetExceeded:

@@ -21,6 +21,7 @@ import orjson
 from env_server.problems import ProblemIndex, index_problem
 from env_server.rewards import Profile, WireResult, error_result, score
 from shared_schema import ProblemSpec, ScoreItem, ScoreResult
+from shared_schema.text import clip
 
 Lookup = Callable[[str], ProblemIndex | None]
 # (scoring index or None when the problem is unknown, the problem id for the error message, completion)
@@ -121,7 +122,7 @@ def score_batch(
         if deadline is not None and clock() > deadline:
             raise TimeBudgetExceeded
         if index is None:
-            results.append(error_result(f"unknown problem_id {problem_id!r}"))
+            results.append(error_result(f"unknown problem_id {clip(problem_id)}"))
         else:
             results.append(score(completion, index, profile, max_chars))
     return results

@@ -48,3 +48,30 @@ class Settings(BaseSettings):
         description="/v1/score bodies larger than this are parsed and scored on a worker thread, "
         "so the event loop keeps answering other requests.",
     )
+
+    api_keys: str = Field(
+        default="",
+        repr=False,
+        description="Comma-separated API keys; when set, every route but /health needs "
+        "`Authorization: Bearer <key>` (401 otherwise). Empty: no authentication.",
+    )
+    ws_allowed_origins: str = Field(
+        default="",
+        description="Comma-separated origins (`https://host:port`) allowed to open /openenv/ws from a "
+        "browser, besides the service's own; `*` allows any. No Origin header: always allowed.",
+    )
+    header_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds a client has to send a request's headers (then closed)."
+    )
+    keep_alive_timeout: int = Field(
+        default=5, ge=1, description="Seconds an idle keep-alive connection stays."
+    )
+
+    def api_key_set(self) -> tuple[str, ...]:
+        """The configured API keys (empty: authentication off)."""
+        return tuple(k.strip() for k in self.api_keys.split(",") if k.strip())
+
+    def ws_origin_set(self) -> frozenset[str]:
+        return frozenset(
+            o.strip().rstrip("/").lower() for o in self.ws_allowed_origins.split(",") if o.strip()
+        )

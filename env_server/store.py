@@ -37,7 +37,7 @@ def long_lived() -> None:
     gc.freeze()
 
 
-_ID_RE = re.compile(r"^(train|test)-(?:([a-z0-9_]+)-)?([0-9]{6,})$")
+_ID_RE = re.compile(r"(train|test)-(?:([a-z0-9_]{1,32})-)?([0-9]{6,12})")  # matched whole (fullmatch)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +60,7 @@ class ProblemStore:
             path = files[split]
             if path is not None:
                 problems, mismatches = load_problems(path, split)
-                self.sources[split] = str(path)
+                self.sources[split] = f"file:{path.name}"  # the name only: no server paths in /v1/info
                 self.mismatches[split] = len(mismatches)
             else:
                 problems = generate_split(settings.seed, split, sizes[split], PRESETS[settings.difficulty])
@@ -131,7 +131,7 @@ class ProblemStore:
         entry = self._by_id.get(pid)
         if entry is not None:
             return entry
-        m = _ID_RE.match(pid)
+        m = _ID_RE.fullmatch(pid)
         if m is None or m.group(2) is None:
             return None
         split, preset, index = m.group(1), m.group(2), int(m.group(3))

@@ -15,13 +15,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat, model_validator
 
-from shared_schema.models import ChatMessage, Event, ProblemSpec, ScoreItem, ScoreResult
+from shared_schema.models import ChatMessage, Event, ProblemSpec, ScoreItem, ScoreResult, _FewFields
+from shared_schema.text import CleanText
 
-Label = str | dict[str, Any]
+Label = CleanText | dict[str, Any]
+
+
+def _json_integer(value: object) -> object:
+    """JSON Schema's `integer`: `3` and `3.0`, never `true` or `"3"` (pydantic's lax mode takes both)."""
+    if isinstance(value, (bool, str, bytes)):
+        raise ValueError("must be a JSON integer, not a boolean or a string")
+    return value
+
+
+Count = Annotated[int, Field(ge=0), BeforeValidator(_json_integer)]  # this order: `minimum` in the schema
+"""A non-negative JSON integer."""
 
 
 def label_to_item(label: Label | Mapping[str, Any], completion: str) -> ScoreItem:
@@ -43,6 +55,8 @@ def label_to_item(label: Label | Mapping[str, Any], completion: str) -> ScoreIte
             data = json.loads(text)
         except json.JSONDecodeError as e:
             raise ValueError(f"label looks like JSON but does not parse: {e}") from None
+        except RecursionError:
+            raise ValueError("label is JSON nested too deeply to read") from None
     if not isinstance(data, Mapping):
         raise ValueError(f"label must be a problem id or a JSON object, not {type(data).__name__}")
     if "events" in data:
@@ -66,10 +80,15 @@ class _Foreign(BaseModel):
 class OpenRLHFRewardRequest(_Foreign):
     """What OpenRLHF posts to a remote reward model: parallel lists, one entry per sample."""
 
-    query: list[str] = Field(description="Prompt + response text, as the actor decoded it.")
-    prompts: list[str] = Field(description="Prompt text of each sample; removed from the front of `query`.")
+    query: list[CleanText] = Field(
+        fail_fast=True, description="Prompt + response text, as the actor decoded it."
+    )
+    prompts: list[CleanText] = Field(
+        fail_fast=True, description="Prompt text of each sample; removed from the front of `query`."
+    )
     labels: list[Label] = Field(
-        description="Per sample: a problem id, or the problem as JSON (`{events, priorities}`)."
+        fail_fast=True,
+        description="Per sample: a problem id, or the problem as JSON (`{events, priorities}`).",
     )
 
     @model_validator(mode="after")
@@ -97,12 +116,14 @@ class OpenRLHFRewardResponse(BaseModel):
 # --- OpenEnv (HTTP `/reset` `/step` `/state` `/schema`, and the `/ws` session protocol) --------------------
 
 
-class SchedulingAction(BaseModel):
+class SchedulingAction(_FewFields):
     """The one action of the single-step episode: the model's answer."""
 
     model_config = ConfigDict(extra="forbid")
 
-    completion: str = Field(description="The model's answer text.")
+    completion: CleanText = Field(
+        description="The model's answer text (a lone UTF-16 surrogate is read as U+FFFD)."
+    )
     problem_id: str | None = Field(
         default=None,
         description="The problem answered (the reset observation's `problem_id`). Required over plain HTTP, "
@@ -126,18 +147,28 @@ class SchedulingObservation(BaseModel):
 class OpenEnvResetRequest(_Foreign):
     """OpenEnv's reset body (`seed`, `episode_id`) plus how to pick the problem; everything is optional."""
 
-    seed: int | None = Field(default=None, ge=0, description="Pick the problem deterministically from this.")
+    seed: Count | None = Field(default=None, description="Pick the problem deterministically from this.")
     episode_id: str | None = Field(default=None, max_length=255, description="Echoed in the state.")
     problem_id: str | None = Field(default=None, description="Serve exactly this problem.")
-    split: str = Field(default="train", description="Split to pick from: `train` or `test`.")
-    index: int | None = Field(default=None, ge=0, description="Serve the problem at this index of the split.")
+    split: Literal["train", "test"] = Field(default="train", description="Split to pick from.")
+    index: Count | None = Field(
+        default=None, description="Serve the problem at this index of the split (an integer)."
+    )
+
+
+class SchedulingStepAction(SchedulingAction):
+    """The action as plain HTTP takes it: stateless, so it names the problem it answers."""
+
+    problem_id: str = Field(description="The problem answered: the reset observation's `problem_id`.")
 
 
 class OpenEnvStepRequest(_Foreign):
     """OpenEnv's step body: the action, and optional tracking fields that this environment ignores."""
 
-    action: SchedulingAction = Field(description="The completion to score.")
-    timeout_s: float | None = Field(default=None, gt=0, description="Accepted for compatibility; ignored.")
+    action: SchedulingStepAction = Field(description="The completion to score, and its `problem_id`.")
+    timeout_s: StrictFloat | None = Field(
+        default=None, gt=0, description="Accepted for compatibility; ignored."
+    )
     request_id: str | None = Field(default=None, max_length=255, description="Accepted; ignored.")
 
 
@@ -165,3 +196,17 @@ class OpenEnvSchema(BaseModel):
     action: dict[str, Any] = Field(description="JSON schema of `SchedulingAction`.")
     observation: dict[str, Any] = Field(description="JSON schema of `SchedulingObservation`.")
     state: dict[str, Any] = Field(description="JSON schema of `OpenEnvState`.")
+
+
+class OpenEnvMetadata(BaseModel):
+    """OpenEnv's `/metadata`: what this environment is."""
+
+    name: str = Field(description="Environment name.")
+    description: str = Field(description="What an episode is.")
+    version: str = Field(description="Reward version (as `/v1/info`'s `reward_version`).")
+
+
+class OpenEnvHealth(BaseModel):
+    """OpenEnv's `/health`."""
+
+    status: Literal["healthy"] = Field(description="Always `healthy` when the service answers.")

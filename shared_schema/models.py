@@ -13,15 +13,21 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-_TIME_RE = re.compile(r"^([0-9]{2}):([0-9]{2})$")
+from shared_schema.text import CleanText, clip, clip_message, has_surrogates
+
 MAX_HOUR = 47
+TIME_PATTERN = "^(?:[0-3][0-9]|4[0-7]):[0-5][0-9]$"
+"""`HH:MM`, hours 00–47, minutes 00–59, nothing before or after (matched whole, never with `$`'s newline)."""
+_TIME_RE = re.compile(r"([0-9]{2}):([0-9]{2})")
+NAME_PATTERN = r"^[^<>\s](?:[^<>]*[^<>\s])?$"
+"""An event name: no '<' or '>', no white space at either end (and valid Unicode: no lone surrogate)."""
 
 
 def to_minutes(hhmm: str) -> int:
     """`HH:MM` → minutes since 00:00 of the day. Hours 00–47 so events may run past midnight."""
-    m = _TIME_RE.match(hhmm)
+    m = _TIME_RE.fullmatch(hhmm)
     if m is None:
-        raise ValueError(f"time {hhmm!r} is not HH:MM")
+        raise ValueError(f"time {clip(hhmm)} is not HH:MM")
     hours, minutes = int(m.group(1)), int(m.group(2))
     if minutes > 59:
         raise ValueError(f"time {hhmm!r} has minutes over 59")
@@ -37,7 +43,21 @@ def from_minutes(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-class _Request(BaseModel):
+MAX_FIELDS = 16
+"""Most keys a request object may have: more than any model declares, so only junk is refused. Checked
+before field validation so that 100,000 unknown keys cost one error, not 100,000 (time and memory)."""
+
+
+class _FewFields(BaseModel):
+    @model_validator(mode="before")
+    @classmethod
+    def _few_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict) and len(data) > MAX_FIELDS:
+            raise ValueError(f"an object with {len(data)} keys; at most {MAX_FIELDS} are accepted here")
+        return data
+
+
+class _Request(_FewFields):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -45,7 +65,7 @@ class _Response(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-class Event(BaseModel):
+class Event(_FewFields):
     """One event of a day. Events are taken whole: times are never moved, shortened or split."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -54,9 +74,16 @@ class Event(BaseModel):
         min_length=1,
         max_length=200,
         description="Event name, unique within a problem; no '<' or '>' and no surrounding white space.",
+        json_schema_extra={"pattern": NAME_PATTERN},
     )
-    start: str = Field(description="Start time `HH:MM` (hours 00–47, minutes 00–59).", examples=["09:30"])
-    end: str = Field(description="End time `HH:MM`, strictly after `start`.", examples=["10:45"])
+    start: str = Field(
+        description="Start time `HH:MM` (hours 00–47, minutes 00–59).",
+        examples=["09:30"],
+        pattern=TIME_PATTERN,
+    )
+    end: str = Field(
+        description="End time `HH:MM`, strictly after `start`.", examples=["10:45"], pattern=TIME_PATTERN
+    )
 
     @field_validator("name")
     @classmethod
@@ -67,6 +94,8 @@ class Event(BaseModel):
             raise ValueError(
                 "name must not contain '<' or '>' (it could not be written in the answer format)"
             )
+        if has_surrogates(v):
+            raise ValueError("name must be valid Unicode text (it holds a lone UTF-16 surrogate)")
         return v
 
     @field_validator("start", "end")
@@ -78,7 +107,7 @@ class Event(BaseModel):
     @model_validator(mode="after")
     def _end_after_start(self) -> Event:
         if to_minutes(self.end) <= to_minutes(self.start):
-            raise ValueError(f"event {self.name!r} must end after it starts ({self.start}–{self.end})")
+            raise ValueError(f"event {clip(self.name)} must end after it starts ({self.start}–{self.end})")
         return self
 
     @property
@@ -94,14 +123,16 @@ class Event(BaseModel):
         return self.end_min - self.start_min
 
 
-class ProblemSpec(BaseModel):
+class ProblemSpec(_FewFields):
     """The task itself: a day's events and which of them are priorities (weight 2)."""
 
     model_config = ConfigDict(extra="forbid")
 
     events: list[Event] = Field(min_length=1, max_length=2000, description="The day's events, any order.")
     priorities: list[str] = Field(
-        default_factory=list, description="Names of priority events (a subset of the event names)."
+        default_factory=list,
+        max_length=2000,
+        description="Names of priority events (a subset of the event names).",
     )
 
     @model_validator(mode="after")
@@ -110,11 +141,12 @@ class ProblemSpec(BaseModel):
         seen: set[str] = set()
         for n in names:
             if n in seen:
-                raise ValueError(f"event names must be unique; {n!r} appears twice")
+                raise ValueError(f"event names must be unique; {clip(n)} appears twice")
             seen.add(n)
         unknown = [p for p in self.priorities if p not in seen]
         if unknown:
-            raise ValueError(f"priorities must name events; unknown: {unknown}")
+            shown = ", ".join(clip(u) for u in unknown[:3])
+            raise ValueError(clip_message(f"priorities must name events; unknown ({len(unknown)}): {shown}"))
         if len(set(self.priorities)) != len(self.priorities):
             raise ValueError("priorities must not repeat a name")
         return self
@@ -195,9 +227,25 @@ class Violation(_Response):
 class ScoreItem(_Request):
     """One completion to score, against a served problem (`problem_id`) or one given inline (`problem`)."""
 
-    problem_id: str | None = Field(default=None, description="Id of a problem the service serves.")
-    problem: ProblemSpec | None = Field(default=None, description="An inline problem (events, priorities).")
-    completion: str = Field(description="The model's answer text.")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={  # exactly one of the two sources, as `_one_source` checks
+            "oneOf": [
+                {"required": ["problem_id"], "properties": {"problem_id": {"type": "string"}}},
+                {"required": ["problem"], "properties": {"problem": {"type": "object"}}},
+            ]
+        },
+    )
+
+    problem_id: str | None = Field(
+        default=None, description="Id of a problem the service serves. Give this or `problem`, not both."
+    )
+    problem: ProblemSpec | None = Field(
+        default=None, description="An inline problem (events, priorities). Give this or `problem_id`."
+    )
+    completion: CleanText = Field(
+        description="The model's answer text (a lone UTF-16 surrogate is read as U+FFFD)."
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> ScoreItem:
@@ -207,8 +255,14 @@ class ScoreItem(_Request):
 
 
 class ScoreRequest(_Request):
-    profile: str = Field(default="default", description="Reward profile name (see `/v1/info`).")
-    items: list[ScoreItem] = Field(min_length=1, description="Completions to score, in order.")
+    profile: str = Field(
+        default="default", max_length=64, description="Reward profile name (see `/v1/info`)."
+    )
+    items: list[ScoreItem] = Field(
+        min_length=1,
+        fail_fast=True,  # a batch of 100,000 bad items reports the first, in microseconds
+        description="Completions to score, in order; at most `limits.max_batch_items` (413 beyond).",
+    )
 
 
 class ScoreResult(_Response):

@@ -57,9 +57,10 @@ class LiveServer:
                 self.process.kill()
 
 
-def start_server(workers: int = 1, **env: str) -> LiveServer:
-    """Start `sched-env serve` (the command the container runs) on a free port and wait for /health."""
-    port = free_port()
+def start_server(workers: int = 1, port: int | None = None, **env: str) -> LiveServer:
+    """Start `sched-env serve` (the command the container runs) on `port` (default: a free one) and wait
+    for /health."""
+    port = port or free_port()
     environ = {
         **os.environ,
         "SCHED_TRAIN_SIZE": str(SMALL["train_size"]),

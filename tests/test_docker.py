@@ -136,11 +136,16 @@ def test_train_image() -> None:
 # --- compose ------------------------------------------------------------------------------------------------
 
 
+def services_trainer_env() -> dict[str, str]:
+    return dict(compose()["services"]["trainer"]["environment"])
+
+
 def test_env_service() -> None:
     env = compose()["services"]["env"]
     assert env["build"]["dockerfile"] == "Dockerfile.env"
     assert env["command"] == ["sched-env", "serve"]
-    assert interpolate(env["ports"][0]).endswith(":8000")
+    assert interpolate(env["ports"][0]) == "127.0.0.1:8000:8000"  # loopback unless ENV_BIND_ADDRESS says
+    assert "SCHED_API_KEY" in services_trainer_env()
     assert "/health" in " ".join(env["healthcheck"]["test"])
     assert env["healthcheck"]["test"][0] == "CMD"
     # Every setting is configurable, and the compose defaults are the service's own defaults.

@@ -2,26 +2,26 @@
 
 The HTTP client is injected (`EnvClient(httpx.Client(base_url=...))`), so tests pass a Starlette
 `TestClient(app)` (an `httpx`-style client; Starlette builds it on `httpx2`) and run client → HTTP →
-server in one process. Every call has a timeout; connection
-errors and 5xx responses are retried with exponential backoff (tenacity); responses are parsed with the
-`shared_schema` models.
+server in one process. Every call has a timeout; responses are parsed with the `shared_schema` models.
+
+Retries go by time, not by count: connection errors and 5xx answers are retried with exponential backoff
+and jitter for up to `retry_timeout` seconds (default 120), logging each wait, so a service that restarts
+(about 5 s) or a short network outage costs a training run some seconds instead of ending it. A 4xx is the
+caller's mistake and is never retried. With `api_key` (default: the `SCHED_API_KEY` environment variable)
+every request carries `Authorization: Bearer <key>`, for a service started with `SCHED_API_KEYS`.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 from urllib.parse import quote
 
 import httpx
-from tenacity import (
-    RetryError,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential,
-)
 
 from shared_schema import (
     ChatMessage,
@@ -41,6 +41,10 @@ from shared_schema import (
 from trainer.transport import RoundRobinTransport, split_urls
 
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
+DEFAULT_RETRY_TIMEOUT = 120.0
+"""Seconds a failing call is retried before `EnvUnavailableError`: well past a service restart."""
+API_KEY_VARIABLE = "SCHED_API_KEY"
+log = logging.getLogger("trainer.env_client")
 
 _TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (httpx.TransportError,)
 try:  # Starlette's TestClient is built on httpx2
@@ -78,32 +82,50 @@ class _ServerError(Exception):
         super().__init__(f"HTTP {status_code}: {text[:200]}")
 
 
-def _retryable(exc: BaseException) -> bool:
-    return isinstance(exc, (*_TRANSPORT_ERRORS, _ServerError))
+def backoff_wait(attempt: int, initial: float, maximum: float, rng: random.Random | None = None) -> float:
+    """Seconds to wait after failed attempt `attempt` (1-based): `initial` doubling up to `maximum`, with
+    "equal jitter" (uniform in the upper half), so many clients that lost one service do not return in
+    lockstep."""
+    cap = min(maximum, initial * 2 ** min(attempt - 1, 32))
+    return (rng or random).uniform(cap / 2, cap)
 
 
 class EnvClient:
-    """Typed calls to the environment's HTTP API with timeouts and retries."""
+    """Typed calls to the environment's HTTP API with timeouts and time-bounded retries."""
 
     def __init__(
         self,
         http: HTTPClient,
         *,
-        max_attempts: int = 5,
+        retry_timeout: float = DEFAULT_RETRY_TIMEOUT,
+        max_attempts: int | None = None,
         backoff_initial: float = 0.5,
         backoff_max: float = 8.0,
+        api_key: str | None = None,
         url: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.http = http
         self.url = url or str(http.base_url)  # as given to from_url: every replica, for logs and pickling
-        self.max_attempts = max_attempts
+        self.retry_timeout = retry_timeout
+        self.max_attempts = max_attempts  # optional cap on attempts within retry_timeout
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
+        self.api_key = api_key
+        self.sleep = sleep
 
     @classmethod
-    def from_url(cls, url: str, timeout: httpx.Timeout | float = DEFAULT_TIMEOUT, **kwargs: Any) -> EnvClient:
+    def from_url(
+        cls,
+        url: str,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        api_key: str | None = None,
+        **kwargs: Any,
+    ) -> EnvClient:
         """A client for one URL, or for replicas given as a comma-separated list (spread round-robin,
-        failing over when one is down: `trainer.transport.RoundRobinTransport`)."""
+        failing over when one is down: `trainer.transport.RoundRobinTransport`). `api_key` defaults to
+        the `SCHED_API_KEY` environment variable (so no key needs to be on a command line)."""
+        kwargs["api_key"] = api_key if api_key is not None else os.environ.get(API_KEY_VARIABLE) or None
         urls = split_urls(url)
         if len(urls) > 1:
             transport = RoundRobinTransport(urls)
@@ -111,12 +133,14 @@ class EnvClient:
             return cls(http, url=",".join(urls), **kwargs)
         return cls(httpx.Client(base_url=url.rstrip("/"), timeout=timeout), url=url.rstrip("/"), **kwargs)
 
-    def retry_settings(self) -> dict[str, float]:
-        """The keyword arguments that rebuild this client's retry policy (used when pickling)."""
+    def retry_settings(self) -> dict[str, Any]:
+        """The keyword arguments that rebuild this client's retry policy and key (used when pickling)."""
         return {
+            "retry_timeout": self.retry_timeout,
             "max_attempts": self.max_attempts,
             "backoff_initial": self.backoff_initial,
             "backoff_max": self.backoff_max,
+            "api_key": self.api_key,
         }
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -138,25 +162,38 @@ class EnvClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _auth(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        if self.api_key:
+            kwargs["headers"] = {**(kwargs.get("headers") or {}), "authorization": f"Bearer {self.api_key}"}
+        return kwargs
+
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        retrying = Retrying(
-            stop=stop_after_attempt(self.max_attempts),
-            wait=wait_exponential(multiplier=self.backoff_initial, max=self.backoff_max),
-            retry=retry_if_exception(_retryable),
-            reraise=False,
-        )
-        try:
-            for attempt in retrying:
-                with attempt:
-                    response = self.http.request(method, path, **kwargs)
-                    if response.status_code >= 500:
-                        raise _ServerError(response.status_code, response.text)
-        except RetryError as e:
-            cause = e.last_attempt.exception()
-            raise EnvUnavailableError(
-                f"environment at {self.base_url} failed {self.max_attempts} times on {method} {path}: "
-                f"{cause!r}. Is `sched-env serve` running and reachable at --env_url?"
-            ) from cause
+        """One call, retried on connection errors and 5xx until `retry_timeout` (or `max_attempts`)."""
+        kwargs = self._auth(kwargs)
+        start = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self.http.request(method, path, **kwargs)
+                if response.status_code < 500:
+                    break
+                cause: BaseException = _ServerError(response.status_code, response.text)
+            except _TRANSPORT_ERRORS as e:
+                cause = e
+            elapsed = time.monotonic() - start
+            remaining = self.retry_timeout - elapsed
+            if remaining <= 0 or (self.max_attempts is not None and attempt >= self.max_attempts):
+                raise EnvUnavailableError(
+                    f"environment at {self.base_url} failed {attempt} times on {method} {path} over "
+                    f"{elapsed:.0f}s: {cause!r}. Is `sched-env serve` running and reachable at --env_url?"
+                ) from cause
+            wait = min(backoff_wait(attempt, self.backoff_initial, self.backoff_max), remaining)
+            log.warning(
+                "environment at %s: %s %s failed (%s); retry %d in %.1fs, giving up in %.0fs",
+                self.base_url, method, path, _short(cause), attempt, wait, remaining,
+            )  # fmt: skip
+            self.sleep(wait)
         if response.status_code >= 400:
             raise EnvRequestError(response.status_code, f"{method} {path}: {response.text[:500]}")
         return response
@@ -171,8 +208,8 @@ class EnvClient:
         while True:
             try:
                 # A hung server must not block one poll for the client's full read timeout.
-                extra = {"timeout": 5.0} if isinstance(self.http, httpx.Client) else {}
-                response = self.http.request("GET", "/health", **extra)
+                extra: dict[str, Any] = {"timeout": 5.0} if isinstance(self.http, httpx.Client) else {}
+                response = self.http.request("GET", "/health", **self._auth(extra))
                 if response.status_code == 200:
                     return HealthResponse.model_validate_json(response.content)
                 last = RuntimeError(f"/health answered {response.status_code}")
@@ -253,6 +290,11 @@ class EnvClient:
         return PromptResponse.model_validate_json(response.content).prompt
 
 
-def _reconnect(url: str, timeout: httpx.Timeout, retry: dict[str, float]) -> EnvClient:
+def _short(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _reconnect(url: str, timeout: httpx.Timeout, retry: dict[str, Any]) -> EnvClient:
     """Unpickle an `EnvClient`: a fresh connection to every replica it knew."""
     return EnvClient.from_url(url, timeout=timeout, **retry)

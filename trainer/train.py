@@ -56,8 +56,22 @@ class EnvScriptArguments:
         default=None, metadata={"help": "Drop problems whose chat prompt is longer than this many tokens."}
     )
     env_timeout: float = field(default=60.0, metadata={"help": "Seconds per HTTP call."})
-    env_max_attempts: int = field(default=5, metadata={"help": "Attempts per call on connection errors/5xx."})
-    env_backoff: float = field(default=0.5, metadata={"help": "First retry wait, seconds (doubles, max 8)."})
+    env_retry_timeout: float = field(
+        default=120.0,
+        metadata={
+            "help": "Seconds a call is retried on connection errors/5xx (a service restart) before stopping."
+        },
+    )
+    env_max_attempts: int | None = field(
+        default=None, metadata={"help": "Optional cap on attempts per call within env_retry_timeout."}
+    )
+    env_backoff: float = field(
+        default=0.5, metadata={"help": "First retry wait, seconds (doubles up to 8, with jitter)."}
+    )
+    env_api_key: str | None = field(
+        default=None,
+        metadata={"help": "API key of a service run with SCHED_API_KEYS (default: $SCHED_API_KEY)."},
+    )
     env_health_timeout: float = field(
         default=60.0, metadata={"help": "Seconds to wait for /health at start."}
     )
@@ -157,6 +171,8 @@ def run(
     client = EnvClient.from_url(
         script_args.env_url,
         timeout=script_args.env_timeout,
+        api_key=script_args.env_api_key,
+        retry_timeout=script_args.env_retry_timeout,
         max_attempts=script_args.env_max_attempts,
         backoff_initial=script_args.env_backoff,
     )

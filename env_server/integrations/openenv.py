@@ -11,6 +11,7 @@ Scoring goes through `score_items`, so the reward equals `/v1/score`'s for the s
 from __future__ import annotations
 
 import json
+import logging
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 
+from env_server.errors import Unprocessable
 from env_server.problems import ProblemIndex
 from env_server.prompts import build_prompt
 from env_server.rewards import DEFAULT_PROFILE, REWARD_VERSION, get_profile
@@ -27,6 +29,8 @@ from env_server.settings import Settings
 from env_server.store import ProblemStore
 from shared_schema import Problem, ScoreItem
 from shared_schema.integrations import (
+    OpenEnvHealth,
+    OpenEnvMetadata,
     OpenEnvResetRequest,
     OpenEnvResult,
     OpenEnvSchema,
@@ -35,12 +39,23 @@ from shared_schema.integrations import (
     SchedulingAction,
     SchedulingObservation,
 )
+from shared_schema.text import clip, clip_message
 
 PREFIX = "/openenv"
+log = logging.getLogger("env_server")
 
 
 class EnvError(Exception):
-    """A request this environment cannot serve; becomes a 422 over HTTP and an error message over /ws."""
+    """A request this environment cannot serve: a 422 (or 404, for a problem it does not have) over HTTP,
+    an error message over /ws."""
+
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _http_error(e: EnvError) -> Exception:
+    return HTTPException(404, str(e)) if e.status == 404 else Unprocessable(str(e))
 
 
 @dataclass
@@ -71,16 +86,18 @@ class SchedulingEnv:
         if req.problem_id is not None:
             entry = self.store.get(req.problem_id)
             if entry is None:
-                raise EnvError(f"unknown problem_id {req.problem_id!r}")
+                raise EnvError(f"unknown problem_id {clip(req.problem_id)}", 404)
             return entry.problem
         if req.split not in self.store.splits:
-            raise EnvError(f"unknown split {req.split!r}; splits: {sorted(self.store.splits)}")
+            raise EnvError(f"unknown split {clip(req.split)}; splits: {sorted(self.store.splits)}")
         size = self.store.size(req.split)
         if size == 0:
             raise EnvError(f"split {req.split!r} is empty")
         if req.index is not None:
             if req.index >= size:
-                raise EnvError(f"index {req.index} is out of range: split {req.split!r} has {size} problems")
+                raise EnvError(
+                    f"index {req.index} is out of range: split {req.split!r} has {size} problems", 404
+                )
             i = req.index
         else:  # seeded: reproducible on any replica; unseeded: random, so no counter to share
             i = random.Random(req.seed).randrange(size) if req.seed is not None else random.randrange(size)
@@ -98,7 +115,7 @@ class SchedulingEnv:
             raise EnvError("action.problem_id is required: send back the reset observation's problem_id")
         entry = self.store.get(action.problem_id)
         if entry is None:
-            raise EnvError(f"unknown problem_id {action.problem_id!r}")
+            raise EnvError(f"unknown problem_id {clip(action.problem_id)}", 404)
         try:
             prof = get_profile(profile)
         except KeyError as e:
@@ -140,7 +157,7 @@ class SchedulingEnv:
             return {"type": "observation", "data": result.model_dump(mode="json")}
         if kind == "state":
             return {"type": "state", "data": episode.state().model_dump(mode="json")}
-        raise EnvError(f"unknown message type {kind!r}; expected reset, step, state or close")
+        raise EnvError(f"unknown message type {clip(kind)}; expected reset, step, state or close")
 
 
 def openenv_router(store: ProblemStore, settings: Settings) -> APIRouter:
@@ -154,7 +171,7 @@ def openenv_router(store: ProblemStore, settings: Settings) -> APIRouter:
         try:
             return _json(env.reset(req or OpenEnvResetRequest()))
         except EnvError as e:
-            raise HTTPException(422, str(e)) from None
+            raise _http_error(e) from None
 
     @router.post("/step", response_model=OpenEnvResult)
     async def step(req: OpenEnvStepRequest) -> Response:
@@ -162,7 +179,7 @@ def openenv_router(store: ProblemStore, settings: Settings) -> APIRouter:
         try:
             return _json(env.step(req.action))
         except EnvError as e:
-            raise HTTPException(422, str(e)) from None
+            raise _http_error(e) from None
 
     @router.get("/state", response_model=OpenEnvState)
     async def state() -> OpenEnvState:
@@ -173,38 +190,63 @@ def openenv_router(store: ProblemStore, settings: Settings) -> APIRouter:
     async def schema() -> OpenEnvSchema:
         return env.schema()
 
-    @router.get("/metadata")
-    async def metadata() -> dict[str, str]:
-        return {
-            "name": "scheduling",
-            "description": "Pick non-overlapping events that maximise weighted time; one answer per episode.",
-            "version": REWARD_VERSION,
-        }
+    @router.get("/metadata", response_model=OpenEnvMetadata)
+    async def metadata() -> OpenEnvMetadata:
+        return OpenEnvMetadata(
+            name="scheduling",
+            description="Pick non-overlapping events that maximise weighted time; one answer per episode.",
+            version=REWARD_VERSION,
+        )
 
-    @router.get("/health")
-    async def health() -> dict[str, str]:
-        return {"status": "healthy"}
+    @router.get("/health", response_model=OpenEnvHealth)
+    async def health() -> OpenEnvHealth:
+        return OpenEnvHealth(status="healthy")
 
     @router.websocket("/ws")
     async def ws(websocket: WebSocket) -> None:
-        """openenv-core's session protocol: one episode state per connection."""
+        """openenv-core's session protocol: one episode state per connection.
+
+        Every frame gets a reply: a bad one (binary, not JSON, too deep, too large, invalid) gets an
+        `error` message and the session goes on; only a frame over the size limit also ends it (1009)."""
         await websocket.accept()
         episode = Episode()
         try:
             while True:
-                raw = await websocket.receive_text()
+                frame = await websocket.receive()
+                if frame["type"] == "websocket.disconnect":
+                    return
+                text, data = frame.get("text"), frame.get("bytes")
+                size = len(text) if text is not None else len(data or b"")
+                if size > settings.max_body_bytes:
+                    reply = _ws_error(f"message over the {settings.max_body_bytes}-byte limit", "TooLarge")
+                    await websocket.send_text(json.dumps(reply))
+                    await websocket.close(code=1009)
+                    return
+                if text is None:
+                    reply = _ws_error("send messages as JSON text frames, not binary", "BinaryFrame")
+                    await websocket.send_text(json.dumps(reply))
+                    continue
                 try:
-                    message = json.loads(raw)
+                    message = json.loads(text)
                     if not isinstance(message, dict):
                         raise EnvError("a message must be a JSON object")
                     if message.get("type") == "close":
                         break
                     reply = env.handle_ws(message, episode)
                 except (json.JSONDecodeError, EnvError, ValidationError) as e:
-                    reply = {"type": "error", "data": {"message": str(e), "code": type(e).__name__}}
+                    reply = _ws_error(str(e), type(e).__name__)
+                except RecursionError:
+                    reply = _ws_error("message is JSON nested too deeply to read", "RecursionError")
+                except Exception:  # one bad message must not drop the session: log it, answer, go on
+                    log.exception("openenv /ws message failed")
+                    reply = _ws_error("internal error while handling this message", "InternalError")
                 await websocket.send_text(json.dumps(reply))
         except WebSocketDisconnect:
             return
         await websocket.close()
 
     return router
+
+
+def _ws_error(message: str, code: str) -> dict[str, Any]:
+    return {"type": "error", "data": {"message": clip_message(message), "code": code}}

@@ -14,6 +14,7 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from env_server.errors import Unprocessable
 from env_server.rewards import DEFAULT_PROFILE, get_profile
 from env_server.scoring import ProblemCache, TimeBudgetExceeded, score_items_wire
 from env_server.settings import Settings
@@ -47,7 +48,9 @@ def openrlhf_router(
     @router.post("/get_reward", response_model=OpenRLHFRewardResponse)
     async def get_reward(
         req: OpenRLHFRewardRequest,
-        profile: Annotated[str, Query(description="Reward profile (see /v1/info)")] = DEFAULT_PROFILE,
+        profile: Annotated[
+            str, Query(max_length=64, description="Reward profile (see /v1/info)")
+        ] = DEFAULT_PROFILE,
     ) -> Response:
         """Score an OpenRLHF batch; a label that names no problem fails the request (422), since a silent
         zero would train the model on a configuration mistake."""
@@ -58,13 +61,15 @@ def openrlhf_router(
         try:
             prof = get_profile(profile)
         except KeyError as e:
-            raise HTTPException(422, str(e.args[0])) from None
+            raise Unprocessable(str(e.args[0]), ["query", "profile"]) from None
         items: list[ScoreItem] = []
         for i, (query, prompt, label) in enumerate(zip(req.query, req.prompts, req.labels, strict=True)):
             try:
                 items.append(label_to_item(label, strip_prompt(query, prompt)))
-            except (ValueError, ValidationError) as e:
-                raise HTTPException(422, f"labels[{i}]: {e}") from None
+            except ValidationError as e:
+                raise Unprocessable(_first_error(e), ["body", "labels", i]) from None
+            except ValueError as e:
+                raise Unprocessable(str(e), ["body", "labels", i]) from None
         deadline = time.monotonic() + settings.request_time_budget_s
         try:
             results = score_items_wire(
@@ -72,9 +77,11 @@ def openrlhf_router(
             )
         except TimeBudgetExceeded:
             raise HTTPException(503, f"over the {settings.request_time_budget_s:g} s time budget") from None
-        bad = [f"labels[{i}]: {r['error']}" for i, r in enumerate(results) if r["reward"] is None]
+        bad = [(i, r["error"]) for i, r in enumerate(results) if r["reward"] is None]
         if bad:
-            raise HTTPException(422, "; ".join(bad[:5]))
+            i, error = bad[0]
+            more = f" (and {len(bad) - 1} more labels)" if len(bad) > 1 else ""
+            raise Unprocessable(f"{error}{more}", ["body", "labels", i])
         rewards = [r["reward"] or 0.0 for r in results]
         logs = {c.name: [r["components"].get(c.name, 0.0) for r in results] for c in prof.components}
         logs["score_ratio"] = [r["score_ratio"] or 0.0 for r in results]
@@ -84,3 +91,10 @@ def openrlhf_router(
         return Response(content=body.model_dump_json(), media_type="application/json")
 
     return router
+
+
+def _first_error(e: ValidationError) -> str:
+    """A label's first validation error as `where: what`, without the (possibly huge) input."""
+    first = e.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    return f"{where}: {first.get('msg', '')} ({e.error_count()} errors)"

@@ -147,7 +147,8 @@ def test_serves_a_dataset_file(tmp_path: Path) -> None:
     path.write_text("\n".join(json.dumps(r) for r in rows))
     c = TestClient(create_app(Settings(train_size=2, test_file=path)))
     info = c.get("/v1/info").json()
-    assert info["splits"]["test"] == 1 and info["generator"]["sources"]["test"] == str(path)
+    assert info["splits"]["test"] == 1 and info["generator"]["sources"]["test"] == "file:test.jsonl"
+    assert str(tmp_path) not in json.dumps(info)  # no server paths
     assert info["generator"]["imported_optimal_score_mismatches"] == {"test": 1}
     problem = c.get("/v1/problems/pub-1").json()
     assert problem["optimal_score"] == 180  # recomputed, not trusted

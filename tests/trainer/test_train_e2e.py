@@ -8,6 +8,9 @@ training with a clear error while the checkpoint already written stays intact.
 from __future__ import annotations
 
 import json
+import logging
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +152,81 @@ def test_scripted_completions_get_the_services_rewards(
             )
         assert metrics["reward"] == pytest.approx(sum(r["reward"] for r in results) / len(results), abs=1e-4)
     assert 100.0 in seen_rewards and 0.0 in seen_rewards and len(seen_rewards) >= 3
+
+
+class _Signal(logging.Handler):
+    def __init__(self, event: threading.Event) -> None:
+        super().__init__(logging.WARNING)
+        self.event = event
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.event.set()
+
+
+class RestartServiceAfterFirstStep(TrainerCallback):  # type: ignore[misc]
+    """After step 1, stop the service for real; once the client has found it gone (its first logged
+    retry), wait `down_for` more seconds and start it again on the same port, in the background while
+    training waits in its retries."""
+
+    def __init__(self, server: LiveServer, down_for: float) -> None:
+        self.server, self.down_for = server, down_for
+        self.restarted, self.client_failed = threading.Event(), threading.Event()
+        logging.getLogger("trainer.env_client").addHandler(_Signal(self.client_failed))
+        self.thread: threading.Thread | None = None
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.global_step != 1:
+            return
+        port = int(self.server.url.rsplit(":", 1)[1])
+        self.server.stop()
+        assert self.server.process.poll() is not None
+
+        def restart() -> None:
+            self.client_failed.wait(timeout=60)
+            time.sleep(self.down_for)
+            self.server = start_server(port=port)
+            self.restarted.set()
+
+        self.thread = threading.Thread(target=restart, daemon=True)
+        self.thread.start()
+
+
+def test_training_rides_out_a_service_restart_without_losing_a_step(
+    tiny_model_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 9: the service restarts between two steps (down for the restart plus a pause); the client
+    retries by time, logs each wait, and every step is trained on rewards the service computed."""
+    server = start_server()
+    restart = RestartServiceAfterFirstStep(server, down_for=1.0)
+    out = tmp_path / "run"
+    args = argv(server.url, tiny_model_dir, out, 3)
+    i = args.index("--env_max_attempts")
+    del args[i : i + 2]  # no cap on attempts: retry by time alone
+    try:
+        with caplog.at_level(logging.WARNING, logger="trainer.env_client"):
+            trainer = run(*parse([*args, "--env_retry_timeout", "90"]), callbacks=[restart])
+        assert restart.restarted.is_set()
+        scorer = trainer.reward_funcs[0].scorer
+        assert trainer.state.global_step == 3 and scorer.requests == 3  # one scored batch per step
+        logged = {h["step"]: h for h in trainer.state.log_history if "reward" in h}
+        assert sorted(logged) == [1, 2, 3]
+        waits = [r.getMessage() for r in caplog.records if "retry" in r.getMessage()]
+        assert waits and all("POST /v1/score failed" in w for w in waits)  # the outage hit step 2's rewards
+        for step in (2, 3):  # rewards after the restart are the (restarted) service's own
+            table = pd.read_parquet(out / "completions" / f"completions_{step:05d}.parquet")
+            results = rescore(restart.server.url, list(table["problem_id"]), list(table["completion"]))
+            assert logged[step]["reward"] == pytest.approx(
+                sum(r["reward"] for r in results) / len(results), abs=1e-4
+            )
+        assert json.loads((out / "checkpoint-3" / "trainer_state.json").read_text())["global_step"] == 3
+    finally:
+        for handler in logging.getLogger("trainer.env_client").handlers[:]:
+            if isinstance(handler, _Signal):
+                logging.getLogger("trainer.env_client").removeHandler(handler)
+        if restart.thread is not None:
+            restart.thread.join(timeout=60)
+        restart.server.stop()
+        server.stop()
 
 
 class StopServiceAfterFirstCheckpoint(TrainerCallback):  # type: ignore[misc]
