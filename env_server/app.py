@@ -1,4 +1,4 @@
-"""The HTTP service (SPEC section 5). Thin shell: validate, call the core, serialise.
+"""The HTTP service (docs/contract.md, "HTTP API"). Thin shell: validate, call the core, serialise.
 
 `create_app(settings)` builds everything; nothing happens at import time. `app_factory()` is what
 uvicorn runs (`--factory`), reading `Settings` from the environment in each worker.
@@ -19,6 +19,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from env_server.generator import PRESETS
 from env_server.integrations.openenv import openenv_router
 from env_server.integrations.openrlhf import openrlhf_router
+from env_server.metrics import install as install_metrics
+from env_server.playground import install as install_playground
 from env_server.problems import gold_completion, solve
 from env_server.prompts import build_prompt
 from env_server.rewards import DEFAULT_PROFILE, PROFILES, REWARD_VERSION, get_profile
@@ -119,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings, app.state.store = settings, store
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    metrics = install_metrics(app, settings, REWARD_VERSION)  # outermost: sees every request, 413s too
 
     @app.exception_handler(ValidationError)
     @app.exception_handler(RequestValidationError)
@@ -188,6 +191,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return PromptResponse(prompt=build_prompt(req.problem))
 
     @app.post("/v1/score", response_model=ScoreResponse)
+    @app.post("/score", response_model=ScoreResponse, summary="Score (unversioned alias of /v1/score)")
     async def score(req: ScoreRequest) -> Response:
         if len(req.items) > settings.max_batch_items:
             raise HTTPException(
@@ -198,10 +202,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except KeyError as e:
             raise HTTPException(422, str(e.args[0])) from None
         results = score_items(req.items, profile, store.index, settings.max_completion_chars)
+        metrics.record_batch(profile.name, [r.verdict.value if r.verdict else None for r in results])
         return _json(ScoreResponse(reward_version=REWARD_VERSION, profile=profile.name, results=results))
 
     app.include_router(openrlhf_router(store, settings))
     app.include_router(openenv_router(store, settings))
+    install_playground(app)
     return app
 
 
