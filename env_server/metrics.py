@@ -25,10 +25,10 @@ from collections import Counter as Tally
 from collections.abc import Iterable
 from typing import Any
 
+from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess as prom_multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from fastapi import FastAPI
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -65,7 +65,10 @@ class ServiceMetrics:
             registry=r,
         )
         self.items = Counter(
-            "sched_scored_items", "Completions scored, by profile and verdict.", ["profile", "verdict"], registry=r
+            "sched_scored_items",
+            "Completions scored, by profile and verdict.",
+            ["profile", "verdict"],
+            registry=r,
         )
         self.item_errors = Counter(
             "sched_score_item_errors",
@@ -74,7 +77,11 @@ class ServiceMetrics:
             registry=r,
         )
         self.batch_size = Histogram(
-            "sched_score_batch_size", "Items per /v1/score request.", ["profile"], buckets=BATCH_BUCKETS, registry=r
+            "sched_score_batch_size",
+            "Items per /v1/score request.",
+            ["profile"],
+            buckets=BATCH_BUCKETS,
+            registry=r,
         )
         info = Gauge(
             "sched_build_info", "Constant 1, labelled with the reward version.", ["reward_version"],

@@ -28,7 +28,9 @@ def install(app: FastAPI) -> None:
 
     @app.get(PAGE, include_in_schema=False)
     async def page() -> Response:
-        return FileResponse(assets["index.html"], media_type="text/html", headers={"Cache-Control": "no-cache"})
+        return FileResponse(
+            assets["index.html"], media_type="text/html", headers={"Cache-Control": "no-cache"}
+        )
 
     @app.get(PAGE + "/assets/{name}", include_in_schema=False)
     async def asset(name: str) -> Response:

@@ -36,7 +36,11 @@ def test_root_redirects_to_the_page_and_assets_are_served(client: TestClient) ->
     assert root.status_code == 307 and root.headers["location"] == "/playground"
     page = client.get("/playground")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assets = {"playground.js": "text/javascript", "playground.css": "text/css", "favicon.svg": "image/svg+xml"}
+    assets = {
+        "playground.js": "text/javascript",
+        "playground.css": "text/css",
+        "favicon.svg": "image/svg+xml",
+    }
     for name, media in assets.items():
         assert f"/playground/assets/{name}" in page.text
         r = client.get(f"/playground/assets/{name}")
@@ -63,7 +67,9 @@ def _api_paths(js: str) -> list[str]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if CHROMIUM is None or DRIVER is None:
-        pytest.skip("chromium and chromedriver are not installed (.ci/run installs them: apt-get install chromium chromium-driver)")
+        pytest.skip(
+            "chromium and chromedriver are not installed (.ci/run installs them: apt-get install chromium chromium-driver)"
+        )
     webdriver = pytest.importorskip("selenium.webdriver")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
@@ -114,7 +120,9 @@ def _overlapping_pair(problem: dict[str, Any]) -> tuple[int, int]:
 
     ev = problem["events"]
     for i, j in itertools.combinations(range(len(ev)), 2):
-        if minutes(ev[i]["start"]) < minutes(ev[j]["end"]) and minutes(ev[j]["start"]) < minutes(ev[i]["end"]):
+        if minutes(ev[i]["start"]) < minutes(ev[j]["end"]) and minutes(ev[j]["start"]) < minutes(
+            ev[i]["end"]
+        ):
             return i, j
     raise AssertionError("generated problems have at least one overlapping pair")
 
@@ -127,7 +135,9 @@ def test_pick_a_problem_score_the_optimum_and_a_broken_answer(
     browser.get(f"{live_server.url}/")
     _wait(browser, lambda d: len(Select(_by_id(d, "problem-select")).options) > 1)
     assert browser.current_url.endswith("/playground")
-    page = httpx.get(f"{live_server.url}/v1/problems", params={"split": "test", "limit": 16}, timeout=10).json()
+    page = httpx.get(
+        f"{live_server.url}/v1/problems", params={"split": "test", "limit": 16}, timeout=10
+    ).json()
     problem = max(page["items"], key=lambda p: len(p["events"]))  # the busiest day makes the best picture
     pid = problem["id"]
     Select(_by_id(browser, "problem-select")).select_by_value(pid)
@@ -142,7 +152,11 @@ def test_pick_a_problem_score_the_optimum_and_a_broken_answer(
     # The optimal answer: 100, valid, nothing broken, drawn in both lower lanes.
     _by_id(browser, "btn-optimal").click()
     best = _scored(browser)
-    solved = httpx.post(f"{live_server.url}/v1/solve", json={"problem": {k: problem[k] for k in ("events", "priorities")}}, timeout=10).json()
+    solved = httpx.post(
+        f"{live_server.url}/v1/solve",
+        json={"problem": {k: problem[k] for k in ("events", "priorities")}},
+        timeout=10,
+    ).json()
     assert best["reward"] == "100" and best["verdict"] == "valid"
     assert best["violations"] == [] and best["none"] == ["none"]
     assert len(_all(browser, "#timeline g.chosen")) == len(solved["schedule"])
@@ -158,11 +172,16 @@ def test_pick_a_problem_score_the_optimum_and_a_broken_answer(
     broken = _scored(browser)
     expected = httpx.post(
         f"{live_server.url}/v1/score",
-        json={"items": [{"problem_id": pid, "completion": _by_id(browser, "completion").get_attribute("value")}]},
+        json={
+            "items": [{"problem_id": pid, "completion": _by_id(browser, "completion").get_attribute("value")}]
+        },
         timeout=10,
     ).json()["results"][0]
     assert broken["verdict"] == "overlap" == expected["verdict"]
-    assert float(broken["reward"]) == pytest.approx(expected["reward"], abs=0.05) and float(broken["reward"]) < 100
+    assert (
+        float(broken["reward"]) == pytest.approx(expected["reward"], abs=0.05)
+        and float(broken["reward"]) < 100
+    )
     assert [t for t, _ in broken["violations"]] == [v["type"] for v in expected["violations"]] == ["overlap"]
     names = (problem["events"][i]["name"], problem["events"][j]["name"])
     assert all(n in broken["violations"][0][1] for n in names)
@@ -179,12 +198,19 @@ def test_paste_a_problem_and_an_invented_event(browser: Any, live_server: LiveSe
     _wait(browser, lambda d: len(_all(d, "#timeline g.event")) > 0)
     _by_id(browser, "tab-paste").click()
     problem = {
-        "events": [["Standup", "09:00", "09:30"], ["Design Review", "09:15", "10:45"], ["Lunch", "12:00", "13:00"]],
+        "events": [
+            ["Standup", "09:00", "09:30"],
+            ["Design Review", "09:15", "10:45"],
+            ["Lunch", "12:00", "13:00"],
+        ],
         "priority_events": ["Design Review"],
     }
     _set(browser, "paste-json", json.dumps(problem))
     _by_id(browser, "btn-use-pasted").click()
-    _wait(browser, lambda d: "pasted" in _by_id(d, "problem-meta").text and len(_all(d, "#timeline g.event")) == 3)
+    _wait(
+        browser,
+        lambda d: "pasted" in _by_id(d, "problem-meta").text and len(_all(d, "#timeline g.event")) == 3,
+    )
     completion = (
         "<think>x</think><schedule><event><name>Design Review</name><start>09:15</start><end>10:45</end></event>"
         "<event><name>Brunch</name><start>11:00</start><end>11:30</end></event></schedule>"
