@@ -143,14 +143,15 @@ def draw(
 
     def extent(e: ScheduledEvent, unknown: bool = False) -> tuple[float, float]:
         s, t = span(e) or (0, 0)
-        return s, max(t, s + (len(label_of(e, unknown)) + 2) * per_char)
+        width = (len(label_of(e, unknown)) + 1) * per_char
+        return s, (t if t - s > width else t + 3 + width)  # the name inside the box, or beside it
 
     per_char = 0.0
     for _ in range(2):  # the axis grows (once) so that names near the end of the day fit too
-        per_char = (t1 - t0) / (width_in * 0.8) * (7.5 * 0.62 / 72)  # minutes one 7.5-pt character takes
+        per_char = (t1 - t0) / (width_in * 0.8) * (7.5 * 0.7 / 72)  # minutes one 7.5-pt character takes
         shown = [*events, *(optimum or []), *(x for lane in lanes for x in lane.events if span(x))]
         widest = max((extent(e, True)[1] for e in shown), default=t1)
-        t1 = max(t1, -(-int(widest) // 60) * 60)
+        t1 = max(t1, -(-int(widest + 4 * per_char) // 60) * 60)
 
     rows: list[tuple[str, float]] = []  # (tick label, y) of each group's first row
     boxes: list[tuple[float, ScheduledEvent, str, bool]] = []  # (y, event, style, unknown)
@@ -209,7 +210,7 @@ def draw(
                 linewidth=1.8 if bold else 1.0, linestyle="--" if unknown else "-",
             )
         )  # fmt: skip
-        ax.text(s + 2 if t - s > len(label_of(e, unknown)) * per_char else t + 3, top + 0.5,
+        ax.text(s + 2 if t - s > (len(label_of(e, unknown)) + 1) * per_char else t + 3, top + 0.5,
                 label_of(e, unknown), va="center", fontsize=7.5, clip_on=True)  # fmt: skip
     ax.set_xlim(t0, t1)
     ax.set_ylim(y, -0.2)
