@@ -90,7 +90,9 @@ def test_rescore_draws_each_verdict_and_compare_draws_every_run(live_server: Any
     stored.write_text("".join(json.dumps(r) + "\n" for r in rows))
     runner, url = CliRunner(), ["--env_url", live_server.url]
     out = tmp_path / "run"
-    result = runner.invoke(_app(), ["rescore", str(stored), *url, "--output_dir", str(out), "--label", "mixed"])
+    result = runner.invoke(
+        _app(), ["rescore", str(stored), *url, "--output_dir", str(out), "--label", "mixed"]
+    )
     assert result.exit_code == 0, result.output
 
     report = (out / "report.md").read_text()
@@ -101,7 +103,9 @@ def test_rescore_draws_each_verdict_and_compare_draws_every_run(live_server: Any
         assert (out / name).read_bytes()[:8] == PNG
 
     # What the picture marks comes from the service's violations.
-    scored = [ResultRow.model_validate_json(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    scored = [
+        ResultRow.model_validate_json(line) for line in (out / "results.jsonl").read_text().splitlines()
+    ]
     overlap, unknown = Lane.of("m", scored[1]), Lane.of("m", scored[2])
     assert overlap.overlapping == {0, 1} and len(overlap.clashes) == 1 and not overlap.unknown
     assert unknown.unknown == {1} and not unknown.overlapping
