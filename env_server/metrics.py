@@ -179,7 +179,9 @@ _ACCESS_FIELDS = ("request_id", "method", "path", "route", "status", "duration_m
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, and the access fields when present."""
+    """One JSON object per line: time (UTC), level, logger, message, and the access fields when present."""
+
+    converter = time.gmtime
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {

@@ -1,6 +1,6 @@
 """Parsing completions, in linear time on any input.
 
-Two readings of a completion exist, one per reward profile (SPEC section 4):
+Two readings of a completion exist, one per reward profile (docs/contract.md section 4):
 
 * strict (`default`): only the last complete `<schedule>…</schedule>` block counts; names are trimmed;
   times are ASCII `HH:MM`.
@@ -101,7 +101,7 @@ def strict_format_ok(text: str) -> bool:
     """`default` format: one non-empty `<think>` block, then one `<schedule>` block of events only.
 
     A reasoning block of white space only counts as empty. The schedule block must hold at least one
-    event (SPEC section 3 defines a schedule block as holding at least one well-formed event).
+    event (docs/contract.md section 3 defines a schedule block as holding at least one well-formed event).
     """
     t = text.strip()
     if not t.startswith("<think>"):
