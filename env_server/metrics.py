@@ -104,7 +104,7 @@ class ServiceMetrics:
         if multiprocess_dir() is None:
             return generate_latest(self.registry)
         merged = CollectorRegistry()
-        prom_multiprocess.MultiProcessCollector(merged)
+        prom_multiprocess.MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
         return generate_latest(merged)
 
 
@@ -119,7 +119,7 @@ def _route_label(scope: Scope) -> str:
 def _request_id(scope: Scope) -> str:
     for name, value in scope.get("headers", ()):
         if name == b"x-request-id":
-            candidate = value.decode("latin-1")
+            candidate = bytes(value).decode("latin-1")
             if _SAFE_ID.match(candidate):
                 return candidate
             break
@@ -181,7 +181,8 @@ _ACCESS_FIELDS = ("request_id", "method", "path", "route", "status", "duration_m
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time (UTC), level, logger, message, and the access fields when present."""
 
-    converter = time.gmtime
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return time.strftime(datefmt or "%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
