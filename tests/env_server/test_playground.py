@@ -73,6 +73,7 @@ def browser() -> Iterator[Any]:
     webdriver = pytest.importorskip("selenium.webdriver")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})  # to read request headers
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--window-size=1440,1000", "--hide-scrollbars", "--force-device-scale-factor=1"):  # fmt: skip
         options.add_argument(arg)
@@ -252,3 +253,27 @@ def _screenshot(driver: Any, tmp_path: Path, name: str) -> None:
     if target:
         Path(target).mkdir(parents=True, exist_ok=True)
         shutil.copy(png, Path(target) / name)
+
+
+def test_a_pasted_api_key_is_sent_as_a_bearer_token(browser: Any, live_server: LiveServer) -> None:
+    browser.get(f"{live_server.url}/playground")
+    _wait(browser, lambda d: len(_all(d, "#timeline g.event")) > 0)
+    browser.get_log("performance")  # drop what loading the page logged
+    browser.execute_script(
+        "const k = document.getElementById('api-key'); k.value = 'sk-test-123';"
+        "k.dispatchEvent(new Event('change'));"
+    )
+
+    def sent() -> dict[str, str]:
+        for entry in browser.get_log("performance"):
+            message = json.loads(entry["message"])["message"]
+            if message["method"] == "Network.requestWillBeSent":
+                request = message["params"]["request"]
+                if request["url"].endswith("/v1/info"):
+                    return {k.lower(): v for k, v in request["headers"].items()}
+        return {}
+
+    headers = _wait(browser, lambda d: sent() or False)
+    assert headers["authorization"] == "Bearer sk-test-123"
+    assert browser.execute_script("return sessionStorage.getItem('sched-api-key')") == "sk-test-123"
+    browser.execute_script("sessionStorage.clear()")
