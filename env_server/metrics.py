@@ -88,16 +88,24 @@ class ServiceMetrics:
             registry=r, multiprocess_mode="max",
         )  # fmt: skip
         info.labels(reward_version).set(1)
+        # Labelled children, looked up once: `labels()` takes a lock and builds a tuple on every call.
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def child(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), *labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
 
     def record_batch(self, profile: str, verdicts: Iterable[str | None]) -> None:
         """One scoring batch: its size, the count of each verdict, and the items that failed (None)."""
         tally = Tally(verdicts)
-        n = sum(tally.values())
-        self.batch_size.labels(profile).observe(n)
+        self.child(self.batch_size, profile).observe(sum(tally.values()))
         for verdict, count in tally.items():
-            self.items.labels(profile, verdict or "error").inc(count)
+            self.child(self.items, profile, verdict or "error").inc(count)
         if tally.get(None):
-            self.item_errors.labels(profile).inc(tally[None])
+            self.child(self.item_errors, profile).inc(tally[None])
 
     def exposition(self) -> bytes:
         """The Prometheus text format: this process's registry, or every worker's in multiprocess mode."""
@@ -154,8 +162,8 @@ class Observability:
         finally:
             elapsed = time.perf_counter() - started
             route, method = _route_label(scope), scope["method"]
-            self.metrics.requests.labels(method, route, str(status)).inc()
-            self.metrics.latency.labels(method, route).observe(elapsed)
+            self.metrics.child(self.metrics.requests, method, route, str(status)).inc()
+            self.metrics.child(self.metrics.latency, method, route).observe(elapsed)
             if self.log_requests and access_log.isEnabledFor(logging.INFO):
                 access_log.info(
                     "%s %s %d %.1fms",
