@@ -281,30 +281,35 @@ function render() {
   let t1 = Math.max(t0 + 120, Math.ceil(Math.max(...all.map((s) => s[1])) / 60) * 60);
   // Pack by what is drawn: a box too short for its name carries the name beside it. The axis grows
   // (once) so that names near the end of the day fit too.
-  let perMin, drawn;
+  // Extent of a drawn box in minutes: the box, plus its name beside it when the name does not fit inside.
+  let perMin;
+  const extent = (e, label) => {
+    const s = minutes(e.start), t = minutes(e.end), px = label.length * CHAR + 10;
+    return [s, (t - s) * perMin >= px ? t : t + (px + 4) / perMin];
+  };
+  const optimal = state.optimal ? state.optimal.schedule : [];
+  let drawn;
   for (let pass = 0; pass < 2; pass++) {
     perMin = (W - LEFT - RIGHT) / (t1 - t0);
-    drawn = events.map((e, i) => {
-      const px = labelText(e, prio.has(e.name), false).length * CHAR + 14;
-      return [spans[i][0], Math.max(spans[i][1], spans[i][0] + px / perMin)];
-    });
-    t1 = Math.max(t1, Math.ceil(Math.max(...drawn.map((d) => d[1])) / 60) * 60);
+    drawn = events.map((e) => extent(e, labelText(e, prio.has(e.name), false)));
+    t1 = Math.max(t1, Math.ceil((Math.max(...drawn.map((d) => d[1])) + 2 / perMin) / 60) * 60);
   }
   perMin = (W - LEFT - RIGHT) / (t1 - t0);
+  drawn = events.map((e) => extent(e, labelText(e, prio.has(e.name), false)));
   const x = (m) => LEFT + (m - t0) * perMin;
   const [lane, nLanes] = lanes(drawn);
   const chosenOk = chosen.map((e) => minutes(e.start) < minutes(e.end));
   const chosenDrawn = chosen.map((e, i) => {
     if (!chosenOk[i]) return [0, 0];
     const known = inputIndex.has(key(e));
-    const px = labelText(e, known && prio.has(e.name), !known).length * CHAR + 14;
-    return [minutes(e.start), Math.max(minutes(e.end), minutes(e.start) + px / perMin)];
+    return extent(e, labelText(e, known && prio.has(e.name), !known));
   });
   const [chosenLane, nChosen] = lanes(chosenDrawn);
+  const [optimalLane, nOptimal] = lanes(optimal.map((e) => extent(e, labelText(e, prio.has(e.name), false))));
   const eventsTop = TOP + 4;
   const chosenTop = eventsTop + nLanes * (ROW + GAP) + 16;
   const optimalTop = chosenTop + nChosen * (ROW + GAP) + 12;
-  const height = optimalTop + ROW + 10;
+  const height = optimalTop + nOptimal * (ROW + GAP) + 4;
   svg.setAttribute("viewBox", `0 0 ${W} ${height}`);
 
   const step = (t1 - t0) / 60 > 16 ? 120 : 60;
@@ -332,10 +337,6 @@ function render() {
     el("text", { class: "empty", x: LEFT + 6, y: chosenTop + ROW / 2 + 4 }, svg).textContent =
       "no events in the completion yet: click events above, or write one";
   }
-  const roomIn = (list) => list.map((e) => {
-    const next = list.filter((o) => minutes(o.start) >= minutes(e.end)).map((o) => x(minutes(o.start)));
-    return (next.length ? Math.min(...next) : W - RIGHT) - x(minutes(e.end)) - 6;
-  });
   chosen.forEach((e, i) => {
     if (!chosenOk[i]) return;
     const cls = ["chosen"];
@@ -349,11 +350,8 @@ function render() {
   for (const [s, t] of clashes) {
     el("rect", { class: "clash", x: x(s), y: chosenTop - 3, width: Math.max(2, x(t) - x(s)), height: nChosen * (ROW + GAP) - GAP + 6, rx: 2 }, svg);
   }
-  if (state.optimal) {
-    const room = roomIn(state.optimal.schedule);
-    state.optimal.schedule.forEach((e, i) =>
-      box(svg, "optimal" + (prio.has(e.name) ? " priority" : ""), e, x, optimalTop, prio.has(e.name), false, room[i]));
-  }
+  optimal.forEach((e, i) =>
+    box(svg, "optimal" + (prio.has(e.name) ? " priority" : ""), e, x, optimalTop + optimalLane[i] * (ROW + GAP), prio.has(e.name), false, Infinity));
 }
 
 function laneLabel(svg, text, y) {
