@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install demo learn test test-all lint format serve bench clean
+.PHONY: install demo learn test test-all lint format serve bench screenshots clean
 
 install: $(VENV)/.installed
 
@@ -48,6 +48,10 @@ serve: install
 
 bench: install
 	$(BIN)/python bench/score_targets.py
+
+# The playground screenshot in the docs, taken by the headless-browser test (needs chromium).
+screenshots: install
+	SCHED_SCREENSHOT_DIR=docs/img $(BIN)/pytest tests/env_server/test_playground.py -q
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

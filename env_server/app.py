@@ -1,4 +1,4 @@
-"""The HTTP service (SPEC section 5). Thin shell: validate, call the core, serialise.
+"""The HTTP service (docs/contract.md, "HTTP API"). Thin shell: validate, call the core, serialise.
 
 `create_app(settings)` builds everything; nothing happens at import time. `app_factory()` is what
 uvicorn runs (`--factory`), reading `Settings` from the environment in each worker.
@@ -19,6 +19,8 @@ from env_server.errors import Unprocessable, complete_openapi, install_error_han
 from env_server.generator import PRESETS
 from env_server.integrations.openenv import openenv_router
 from env_server.integrations.openrlhf import openrlhf_router
+from env_server.metrics import install as install_metrics
+from env_server.playground import install as install_playground
 from env_server.problems import gold_completion, solve
 from env_server.prompts import build_prompt
 from env_server.rewards import DEFAULT_PROFILE, PROFILES, REWARD_VERSION
@@ -122,7 +124,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         AccessControl, api_keys=settings.api_key_set(), ws_origins=settings.ws_origin_set()
-    )  # outermost: a request without a key is refused before its body is read
+    )  # a request without a key is refused before its body is read
+    metrics = install_metrics(app, settings, REWARD_VERSION)  # outermost: sees every request, 401/413 too
+    scorer.metrics = metrics
     install_error_handlers(app)
     install_docs(app)
     complete_openapi(app, settings)
@@ -210,6 +214,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(score_router(scorer))
     app.include_router(openrlhf_router(store, settings, scorer.problems))
     app.include_router(openenv_router(store, settings))
+    install_playground(app)
     return app
 
 

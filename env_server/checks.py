@@ -55,7 +55,7 @@ def analyse(parsed: Parsed, problem: ProblemIndex) -> Analysis:
 def in_overlap(spans: list[tuple[int, int]], inclusive: bool = False) -> list[bool]:
     """For each (start, end), whether it overlaps any other span.
 
-    Exclusive test (SPEC section 1): `s1 < e2 and s2 < e1`. Inclusive (the `original` quirk):
+    Exclusive test (docs/contract.md section 1): `s1 < e2 and s2 < e1`. Inclusive (the `original` quirk):
     `s1 <= e2 and s2 <= e1`. Sorted by start, a span overlaps a later one iff the next start is before
     (or at) its end, and an earlier one iff its start is before (or at) the largest earlier end.
     """
@@ -157,7 +157,7 @@ def violations(a: Analysis) -> list[WireViolation]:
 
 
 def verdict(a: Analysis, problem: ProblemIndex) -> tuple[Verdict, float]:
-    """The evaluation verdict (SPEC section 3) and the score ratio (0 unless valid)."""
+    """The evaluation verdict (docs/contract.md section 3) and the score ratio (0 unless valid)."""
     ev = a.events
     if not a.parsed.has_schedule:
         return Verdict.format_error, 0.0

@@ -39,7 +39,12 @@ def serve(
         if value is not None:
             os.environ[key] = str(value)  # workers re-read Settings from the environment
     s = Settings()
-    console.print(f"serving on http://{s.host}:{s.port} with {s.workers} worker(s); docs at /docs")
+    if s.workers > 1:
+        _multiprocess_metrics_dir()
+    console.print(
+        f"serving on http://{s.host}:{s.port} with {s.workers} worker(s); playground at /playground, "
+        "API docs at /docs, metrics at /metrics"
+    )
     uvicorn.run(
         "env_server.app:app_factory",
         factory=True,
@@ -48,6 +53,31 @@ def serve(
         workers=s.workers,
         **uvicorn_options(s),
     )
+
+
+def _multiprocess_metrics_dir() -> None:
+    """Several workers: prometheus_client's multiprocess mode, so `/metrics` sums every worker.
+
+    The library reads `PROMETHEUS_MULTIPROC_DIR` when it is imported, so it is set here, before uvicorn
+    starts the workers. A directory the operator gave is emptied (stale files from an earlier run would
+    be summed too); otherwise a fresh temporary one is made.
+    """
+    import shutil
+    import tempfile
+
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        path = Path(given)
+        if path.is_dir():
+            for child in path.glob("*.db"):
+                child.unlink()
+        path.mkdir(parents=True, exist_ok=True)
+        return
+    path = Path(tempfile.mkdtemp(prefix="sched-env-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    import atexit
+
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""Deterministic problem generator (SPEC section 2).
+"""Deterministic problem generator (docs/contract.md section 2).
 
 The same (seed, split, index, difficulty) gives the same problem on any machine and any Python version:
 randomness comes from a SplitMix64 stream seeded by SHA-256 of those four values, with its own integer

@@ -1,6 +1,6 @@
 """Parsing completions, in linear time on any input.
 
-Two readings of a completion exist, one per reward profile (SPEC section 4):
+Two readings of a completion exist, one per reward profile (docs/contract.md section 4):
 
 * strict (`default`): only the last complete `<schedule>…</schedule>` block counts; names are trimmed;
   times are ASCII `HH:MM`.
@@ -154,7 +154,7 @@ def strict_format_ok(text: str) -> bool:
     """`default` format: one non-empty `<think>` block, then one `<schedule>` block of events only.
 
     A reasoning block of white space only counts as empty. The schedule block must hold at least one
-    event (SPEC section 3 defines a schedule block as holding at least one well-formed event).
+    event (docs/contract.md section 3 defines a schedule block as holding at least one well-formed event).
     """
     open_, close = _last_block_at(text)
     return open_ >= 0 and _strict_format_at(text, open_, close)

@@ -1,4 +1,4 @@
-"""Reward profiles (SPEC section 4) and the one scoring path every caller goes through.
+"""Reward profiles (docs/contract.md section 4) and the one scoring path every caller goes through.
 
 A profile is data: a parser, and named components with weights. Each component is a pure function of the
 analysis that returns a fraction in [0, 1]; its points are `weight × fraction`. Adding a component or a

@@ -31,6 +31,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from env_server.errors import Unprocessable
+from env_server.metrics import ServiceMetrics
 from env_server.rewards import DEFAULT_PROFILE, REWARD_VERSION, WireResult, get_profile
 from env_server.scoring import (
     Entry,
@@ -73,6 +74,7 @@ class ScoreService:
     def __init__(self, store: ProblemStore, settings: Settings) -> None:
         self.store, self.settings = store, settings
         self.problems = ProblemCache(settings.problem_cache_size)
+        self.metrics: ServiceMetrics | None = None  # set by create_app: items per profile and verdict
 
     def deadline(self) -> float:
         return time.monotonic() + self.settings.request_time_budget_s
@@ -181,6 +183,8 @@ class ScoreService:
             results = score_batch(entries, profile, self.settings.max_completion_chars, deadline)
         except TimeBudgetExceeded:
             raise HTTPException(503, self.over_budget()) from None
+        if self.metrics is not None:
+            self.metrics.record_batch(profile.name, [r["verdict"] for r in results])
         return json_response(REWARD_VERSION, profile.name, results)
 
     def respond_validated(self, req: ScoreRequest, deadline: float) -> Response:
@@ -231,6 +235,7 @@ def score_router(service: ScoreService) -> APIRouter:
     router = APIRouter(route_class=FastScoreRoute)
 
     @router.post("/v1/score", response_model=ScoreResponse)
+    @router.post("/score", response_model=ScoreResponse, summary="Score (unversioned alias of /v1/score)")
     async def score(req: ScoreRequest) -> Response:
         """Score completions against served (`problem_id`) or inline (`problem`) problems."""
         deadline = service.deadline()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,6 +18,10 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535, description="Port.")
     workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes.")
     log_level: str = Field(default="info", description="uvicorn log level.")
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Service log lines (access log included): text, or one JSON object each."
+    )
+    access_log: bool = Field(default=True, description="One log line per request, with its request id.")
 
     seed: int = Field(default=0, description="Generator seed; replicas must share it.")
     train_size: int = Field(default=5000, ge=0, le=1_000_000, description="Generated train problems.")

@@ -1,7 +1,8 @@
 """Exact optimum: weighted interval scheduling in O(n log n).
 
 Sort by end, binary-search the last event that ends no later than each start (touching events are
-compatible: SPEC section 1), dynamic programming over prefixes, then walk back to recover the schedule.
+compatible: docs/contract.md section 1), dynamic programming over prefixes, then walk back to recover
+the schedule.
 """
 
 from __future__ import annotations

@@ -190,7 +190,7 @@ class ProblemList(_Response):
 
 
 class Verdict(str, Enum):
-    """Evaluation verdict: the first check that fails (SPEC section 3)."""
+    """Evaluation verdict: the first check that fails (docs/contract.md section 3)."""
 
     format_error = "format_error"
     too_few_events = "too_few_events"
@@ -268,7 +268,7 @@ class ScoreRequest(_Request):
 class ScoreResult(_Response):
     reward: float | None = Field(description="Total reward (sum of `components`); null when `error` is set.")
     components: dict[str, float] = Field(default_factory=dict, description="Component name → points.")
-    verdict: Verdict | None = Field(default=None, description="Evaluation verdict (SPEC section 3).")
+    verdict: Verdict | None = Field(default=None, description="Verdict (docs/contract.md section 3).")
     score_ratio: float | None = Field(
         default=None, description="Σ weight × duration / optimal_score when valid, else 0."
     )

@@ -213,7 +213,12 @@ def test_replicas_override() -> None:
 
 def test_env_example_lists_every_variable() -> None:
     used = set()
-    for name in ("docker-compose.yml", "docker-compose.vllm.yml", "docker-compose.replicas.yml"):
+    for name in (
+        "docker-compose.yml",
+        "docker-compose.vllm.yml",
+        "docker-compose.replicas.yml",
+        "docker-compose.lb.yml",
+    ):
         used |= set(re.findall(r"\$\{([A-Z0-9_]+)", (ROOT / name).read_text()))
     listed = set(re.findall(r"^([A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
     assert used == listed

@@ -1,4 +1,4 @@
-"""HTTP API through TestClient: SPEC section 5, limits, and bad input that never yields a 500."""
+"""HTTP API through TestClient: docs/contract.md section 5, limits, and bad input that never yields a 500."""
 
 from __future__ import annotations
 

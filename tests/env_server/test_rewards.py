@@ -1,4 +1,4 @@
-"""Reward profiles: the gold answer earns the maximum, and every known hack gets exactly what SPEC gives."""
+"""Reward profiles: the gold answer earns the maximum, and every known hack gets exactly what docs/contract.md gives."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from shared_schema import Event, ProblemSpec
 
-PRIORITY_WEIGHT = 2  # the task definition (SPEC section 1), needed by a policy that maximises it
+PRIORITY_WEIGHT = 2  # the task definition (docs/contract.md section 1), needed by a policy that maximises it
 
 Policy = Callable[[ProblemSpec], list[Event]]
 

@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from shared_schema import ScheduledEvent
 from trainer.env_card import trained_prompt_style
 from trainer.env_client import EnvClient, EnvRequestError, EnvUnavailableError
 from trainer.evaluation.backends import (
@@ -36,7 +37,23 @@ from trainer.evaluation.backends import (
 from trainer.evaluation.problems import EvalProblem, from_dataset, from_split
 from trainer.evaluation.records import RunSummary
 from trainer.evaluation.report import write_report
-from trainer.evaluation.runner import load_completions, load_summary, rescore, run_eval, write_run
+from trainer.evaluation.runner import (
+    Run,
+    load_completions,
+    load_rows,
+    load_summary,
+    rescore,
+    run_eval,
+    write_run,
+)
+from trainer.evaluation.timeline import (
+    TimelineLink,
+    optima_from_service,
+    optima_from_solver,
+    sample,
+    write_samples,
+    write_side_by_side,
+)
 
 console = Console(stderr=True)
 EnvUrl = Annotated[str, typer.Option("--env_url", "--env-url", help="URL of the environment service.")]
@@ -87,6 +104,24 @@ def _print(summaries: list[RunSummary], report: Path) -> None:
     console.print(f"report: {report}")
 
 
+def _draw_samples(client: EnvClient, run: Run, out: Path, per_verdict: int) -> list[TimelineLink]:
+    """Timelines of `per_verdict` answers per verdict, with optima from the service's solver."""
+    if per_verdict <= 0:
+        return []
+    shown = [r for rows in sample(run.rows, per_verdict).values() for r in rows]
+    try:
+        optima = optima_from_service(client, shown)
+    except (EnvRequestError, EnvUnavailableError) as e:
+        console.print(f"[yellow]warning:[/yellow] timelines drawn without the optimum: {e}")
+        optima = {}
+    return write_samples(run.summary.label, run.rows, optima, out, run.summary.profile, per_verdict)
+
+
+Timelines = Annotated[
+    int, typer.Option("--timelines", help="Answers drawn as timelines per verdict (0 = none).")
+]
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text.rstrip("/").split("/")[-1]) or "run"
 
@@ -135,6 +170,7 @@ def eval_cmd(
     output_dir: Annotated[
         Path | None, typer.Option("--output_dir", help="Default outputs/eval/LABEL.")
     ] = None,
+    timelines: Timelines = 2,
 ) -> None:
     """Evaluate a model (hf, vllm, openai) or a reference policy on a split or dataset file."""
     label = label or (_slug(model) if model and backend not in REFERENCE_BACKENDS else backend)
@@ -205,7 +241,8 @@ def eval_cmd(
             )
             write_run(ref, out / "references" / name)
             summaries.append(ref.summary)
-    _print(summaries, write_report(summaries, out, f"Evaluation: {label}"))
+    drawn = _draw_samples(client, run, out, timelines)
+    _print(summaries, write_report(summaries, out, f"Evaluation: {label}", drawn))
 
 
 def compare_cmd(
@@ -217,12 +254,22 @@ def compare_cmd(
     references: Annotated[
         bool, typer.Option("--references/--no-references", help="Include the runs' reference rows.")
     ] = True,
+    problems: Annotated[
+        int, typer.Option("--problems", help="Problems drawn side by side for every run (0 = none).")
+    ] = 3,
+    env_url: Annotated[
+        str | None,
+        typer.Option(
+            "--env_url", "--env-url", help="Service for optimal schedules, if no run has a solver reference."
+        ),
+    ] = None,
 ) -> None:
-    """Render several runs side by side (table + charts) in one report."""
+    """Render several runs side by side (table, charts, the same problems drawn for every run)."""
     try:
         summaries = [load_summary(d) for d in run_dirs]
     except (FileNotFoundError, ValueError) as e:
         raise _fail(str(e)) from None
+    drawn = _draw_compare(run_dirs, summaries, output_dir, problems, env_url)
     if references:
         seen = {s.label for s in summaries}
         for d in run_dirs:
@@ -236,7 +283,34 @@ def compare_cmd(
     sources = {s.source for s in summaries}
     if len(sources) > 1:
         console.print(f"[yellow]warning:[/yellow] runs used different problems: {', '.join(sorted(sources))}")
-    _print(summaries, write_report(summaries, output_dir, title))
+    _print(summaries, write_report(summaries, output_dir, title, drawn))
+
+
+def _draw_compare(
+    run_dirs: list[Path], summaries: list[RunSummary], output_dir: Path, count: int, env_url: str | None
+) -> list[TimelineLink]:
+    """The same `count` problems drawn once per run; optima from a solver run, else from `env_url`."""
+    if count <= 0:
+        return []
+    try:
+        runs = [(s.label, load_rows(d)) for s, d in zip(summaries, run_dirs, strict=True)]
+    except (FileNotFoundError, ValueError) as e:
+        console.print(f"[yellow]warning:[/yellow] no timelines: {e}")
+        return []
+    optima: dict[str, list[ScheduledEvent]] = {}
+    for d, s in zip(run_dirs, summaries, strict=True):
+        solver_dirs = [d] if s.backend == "solver" else [d / "references" / "solver"]
+        for sd in solver_dirs:
+            if (sd / "results.jsonl").is_file():
+                optima.update(optima_from_solver(load_rows(sd)))
+    if env_url is not None:
+        client = _connect(env_url, None)
+        optima.update(
+            optima_from_service(
+                client, [r for _, rows in runs[:1] for r in rows if r.problem_id not in optima][: count * 4]
+            )
+        )
+    return write_side_by_side(runs, optima, output_dir, summaries[0].profile, count)
 
 
 def rescore_cmd(
@@ -249,6 +323,7 @@ def rescore_cmd(
     output_dir: Annotated[Path, typer.Option("--output_dir", help="Where the rescored run goes.")] = Path(
         "outputs/eval/rescored"
     ),
+    timelines: Timelines = 2,
 ) -> None:
     """Score stored completions again under another profile or reward version, without generating."""
     try:
@@ -273,7 +348,8 @@ def rescore_cmd(
             model=previous.model if previous else None,
         )
     write_run(run, output_dir)
-    _print([run.summary], write_report([run.summary], output_dir, f"Rescored: {name}"))
+    drawn = _draw_samples(client, run, output_dir, timelines)
+    _print([run.summary], write_report([run.summary], output_dir, f"Rescored: {name}", drawn))
 
 
 def register(app: typer.Typer) -> None:

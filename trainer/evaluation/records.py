@@ -1,8 +1,8 @@
 """What a run writes: one `ResultRow` per problem (`results.jsonl`) and a `RunSummary` (`summary.json`).
 
-The summary follows SPEC section 3: the count of each verdict, valid %, the mean `score_ratio` over all
-rows (invalid rows count 0: the published headline number), exact-optimal %, plus the mean reward and
-the mean of each reward component. Rows that could not be generated or scored stay in `n`.
+The summary follows docs/contract.md section 3: the count of each verdict, valid %, the mean
+`score_ratio` over all rows (invalid rows count 0: the published headline number), exact-optimal %, plus
+the mean reward and the mean of each reward component. Rows that could not be generated or scored stay in `n`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ class ResultRow(BaseModel):
     problem_id: str = Field(description="Problem id (served id, or the file's id / row number).")
     problem: dict[str, Any] = Field(description="The problem inline: {events, priorities}.")
     completion: str = Field(description="The completion as generated.")
-    verdict: str | None = Field(default=None, description="SPEC section 3 verdict; null if not scored.")
+    verdict: str | None = Field(
+        default=None, description="Verdict (docs/contract.md section 3); null if not scored."
+    )
     score_ratio: float = Field(default=0.0, description="Σ weight × duration / optimum when valid, else 0.")
     reward: float | None = Field(default=None, description="Total reward under the run's profile.")
     components: dict[str, float] = Field(default_factory=dict, description="Reward component → points.")

@@ -3,8 +3,9 @@
 `report.md` leads with the table (model, n, valid %, mean score ratio, exact optimal %, each verdict,
 mean reward and each component), then the charts, the published reference numbers (labelled as such:
 they were measured elsewhere, on other problems), notes on anything suspicious (wrong stated optima,
-truncation, generation errors) and one failure example per verdict. Charts use matplotlib's Agg backend,
-so they render on headless machines.
+truncation, generation errors), one failure example per verdict, and links to timelines of a few
+answers per verdict (`timeline.py`). Charts use matplotlib's Agg backend, so they render on headless
+machines.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from trainer.evaluation.records import ERROR, FAILURES, RunSummary
+from trainer.evaluation.timeline import TimelineLink
 
 VALID_CHART = "valid_and_score.png"
 FAILURE_CHART = "failures.png"
@@ -96,7 +98,42 @@ def _examples(summaries: Sequence[RunSummary]) -> list[str]:
     return out
 
 
-def markdown(summaries: Sequence[RunSummary], title: str = "Evaluation report") -> str:
+def _timelines(links: Sequence[TimelineLink]) -> list[str]:
+    samples = [t for t in links if t.run != "compare"]
+    shared = [t for t in links if t.run == "compare"]
+    out: list[str] = []
+    if shared:
+        out += [
+            "",
+            "## The same problems, every run",
+            "",
+            "Each run's answer in its own lane (overlapping pairs in red, the clash shaded; invented events "
+            "dashed), above the optimal schedule; the problem's events on top, ★ = priority.",
+        ]
+        for t in shared:
+            out += ["", f"![{t.problem_id}]({t.path})"]
+    if samples:
+        out += [
+            "",
+            "## Schedules",
+            "",
+            "A few answers per verdict drawn as timelines: the problem's events (★ = priority, counts "
+            "double), the answer's schedule (overlapping pairs in red, events not in the problem dashed) "
+            "and the optimal schedule, on one time axis.",
+        ]
+        for run in dict.fromkeys(t.run for t in samples):
+            out += ["", f"### {run}", ""]
+            for verdict in dict.fromkeys(t.verdict for t in samples if t.run == run):
+                shown = ", ".join(
+                    f"[`{t.problem_id}`]({t.path})" for t in samples if t.run == run and t.verdict == verdict
+                )
+                out.append(f"- {verdict}: {shown}")
+    return out
+
+
+def markdown(
+    summaries: Sequence[RunSummary], title: str = "Evaluation report", timelines: Sequence[TimelineLink] = ()
+) -> str:
     """The whole `report.md` text (charts referenced by their file names next to it)."""
     first = summaries[0]
     sources = sorted({s.source for s in summaries if s.source})
@@ -125,6 +162,7 @@ def markdown(summaries: Sequence[RunSummary], title: str = "Evaluation report") 
     examples = _examples(summaries)
     if examples:
         lines += ["", "## Failure examples", *examples]
+    lines += _timelines(timelines)
     return "\n".join(lines) + "\n"
 
 
@@ -174,14 +212,18 @@ def charts(summaries: Sequence[RunSummary], output_dir: Path) -> list[Path]:
 
 
 def write_report(
-    summaries: Sequence[RunSummary], output_dir: str | Path, title: str = "Evaluation report"
+    summaries: Sequence[RunSummary],
+    output_dir: str | Path,
+    title: str = "Evaluation report",
+    timelines: Sequence[TimelineLink] = (),
 ) -> Path:
-    """Write `report.md` and the charts into `output_dir`; returns the report's path."""
+    """Write `report.md` and the charts into `output_dir`; returns the report's path. `timelines` are
+    drawings already written under `output_dir` (`trainer.evaluation.timeline`), linked from the report."""
     if not summaries:
         raise ValueError("nothing to report: no runs given")
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     charts(summaries, out)
     path = out / "report.md"
-    path.write_text(markdown(summaries, title), encoding="utf-8")
+    path.write_text(markdown(summaries, title, timelines), encoding="utf-8")
     return path

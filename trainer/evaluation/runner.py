@@ -185,6 +185,16 @@ def write_run(run: Run, output_dir: str | Path) -> Path:
     return out
 
 
+def load_rows(run_dir: str | Path) -> list[ResultRow]:
+    """A run's scored rows, as `write_run` wrote them (`results.jsonl` in the directory)."""
+    path = Path(run_dir)
+    path = path / "results.jsonl" if path.is_dir() else path
+    if not path.is_file():
+        raise FileNotFoundError(f"no results.jsonl in {run_dir}")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [ResultRow.model_validate_json(line) for line in lines if line.strip()]
+
+
 def load_summary(run_dir: str | Path) -> RunSummary:
     """A run's `summary.json` (the directory or the file itself)."""
     path = Path(run_dir)
