@@ -77,5 +77,6 @@ class StepPrinter(TrainerCallback):  # type: ignore[misc]
         self.history.append({"step": state.global_step, **logs})
         per_step = (time.monotonic() - self._started) / max(1, state.global_step)
         self.console.print(
-            f"{self.phase} step {state.global_step:>3}/{state.max_steps} | {body} | {per_step:.0f} s/step"
+            f"{self.phase} step {state.global_step:>3}/{state.max_steps} | {body} | {per_step:.0f} s/step",
+            soft_wrap=True,  # one line per step, also in a log file or a narrow terminal
         )

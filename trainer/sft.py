@@ -2,8 +2,8 @@
 
     sched-env serve &
     sched-train sft --config trainer/configs/smollm2-135m-sft-cpu.yaml --env_url http://127.0.0.1:8000
-    sched-train train --config trainer/configs/smollm2-135m-cpu.yaml \\
-        --model_name_or_path runs/sft-smollm2 --output_dir runs/grpo-smollm2     # GRPO continues it
+    sched-train train --config trainer/configs/smollm2-135m-grpo-cpu.yaml --env_url http://127.0.0.1:8000 \\
+        --model_name_or_path runs/sft-smollm2-135m-cpu                            # GRPO continues it
 
 The dataset comes from the service, like GRPO's: prompts from `/v1/problems` (in the configured
 `prompt_style`) and, for each problem, the optimal answer with its step-by-step `<think>` trace from
