@@ -20,7 +20,7 @@ from env_server.problems import format_schedule, index_problem, solve
 from env_server.rewards import DEFAULT_PROFILE, PROFILES, get_profile, score_completion
 from env_server.serving import uvicorn_options
 from env_server.settings import Settings
-from shared_schema import PROMPT_STYLES, ProblemSpec, PromptStyle
+from shared_schema import PROMPT_STYLES, Problem, ProblemSpec, PromptStyle
 
 app = typer.Typer(help="Scheduling reward environment: service and offline tools.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -80,6 +80,14 @@ def _multiprocess_metrics_dir() -> None:
     atexit.register(shutil.rmtree, path, ignore_errors=True)
 
 
+def _generate(split: str, size: int, seed: int, difficulty: str) -> list[Problem]:
+    if difficulty not in PRESETS:
+        raise typer.BadParameter(f"unknown preset {difficulty!r}; choose from {sorted(PRESETS)}")
+    return generate_split(
+        seed, split, size, PRESETS[difficulty], None if difficulty == "default" else difficulty
+    )
+
+
 @app.command()
 def generate(
     out: Annotated[Path, typer.Argument(help="Output file: .jsonl or .parquet")],
@@ -89,11 +97,7 @@ def generate(
     difficulty: Annotated[str, typer.Option(help=f"Preset: {', '.join(PRESETS)}")] = "default",
 ) -> None:
     """Write a generated split in the published column layout."""
-    if difficulty not in PRESETS:
-        raise typer.BadParameter(f"unknown preset {difficulty!r}; choose from {sorted(PRESETS)}")
-    problems = generate_split(
-        seed, split, size, PRESETS[difficulty], None if difficulty == "default" else difficulty
-    )
+    problems = _generate(split, size, seed, difficulty)
     save_problems(problems, out)
     console.print(f"wrote {len(problems)} {split} problems to {out}")
 
@@ -110,14 +114,10 @@ def sft_data(
     ] = "default",
 ) -> None:
     """Write traced optimal answers for cold-start SFT (TRL conversational `prompt` + `completion`)."""
-    if difficulty not in PRESETS:
-        raise typer.BadParameter(f"unknown preset {difficulty!r}; choose from {sorted(PRESETS)}")
     if prompt_style not in PROMPT_STYLES:
         raise typer.BadParameter(f"unknown prompt style {prompt_style!r}; choose from {PROMPT_STYLES}")
     style: PromptStyle = "compact" if prompt_style == "compact" else "default"
-    problems = generate_split(
-        seed, split, size, PRESETS[difficulty], None if difficulty == "default" else difficulty
-    )
+    problems = _generate(split, size, seed, difficulty)
     save_sft(problems, out, style)
     console.print(f"wrote {len(problems)} traced {split} answers ({prompt_style} prompts) to {out}")
 
