@@ -23,6 +23,7 @@ def step_chart(steps: list[dict[str, Any]], weights: dict[str, float], path: Pat
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     panels = [("reward", "total reward", 1.0)] + [
         (f"rewards/{name}", f"{name} (max {w:g})", w) for name, w in weights.items()
@@ -33,20 +34,16 @@ def step_chart(steps: list[dict[str, Any]], weights: dict[str, float], path: Pat
         mean_key, std_key = (key, "reward_std") if key == "reward" else (f"{key}/mean", f"{key}/std")
         mean = [float(h.get(mean_key, 0.0)) * scale for h in steps]
         std = [float(h.get(std_key, 0.0)) * scale for h in steps]
+        low = [m - s for m, s in zip(mean, std, strict=True)]
+        high = [m + s for m, s in zip(mean, std, strict=True)]
         ax.plot(x, mean, marker="o", color="#1565c0")
-        ax.fill_between(
-            x,
-            [m - s for m, s in zip(mean, std, strict=True)],
-            [m + s for m, s in zip(mean, std, strict=True)],
-            color="#1565c0",
-            alpha=0.15,
-            linewidth=0,
-        )
+        ax.fill_between(x, low, high, color="#1565c0", alpha=0.15, linewidth=0)
         ax.set_title(title)
         ax.set_xlabel("GRPO step")
-        ax.set_ylim(bottom=min(0.0, *(m - s for m, s in zip(mean, std, strict=True))))
+        ax.set_ylim(bottom=min(0.0, *low))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("points (mean ± std of the step's completions)")
+    axes[0][0].set_ylabel("points (mean ± std)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -89,6 +86,7 @@ def markdown(learning: dict[str, Any]) -> str:
         "## Before and after",
         "",
         table(_summaries(learning)),
+        "",
         f"![valid and score]({VALID_CHART})",
         "",
         f"![verdicts]({FAILURE_CHART})",
