@@ -5,8 +5,9 @@ starts in the background, the embedded SmolLM2-135M-Instruct answers 8 held-out 
 cold-start SFT on 32 of the solver's traced answers starts teaching it the method, 2 GRPO steps
 (4 completions of one problem each, rewards from the service) continue it, and the same 8 problems are
 answered again. 32 answers are too few for the format to stick: measured here, the demo's GRPO steps
-still earned 0 (the 200-answer SFT of `make learn` earns format points on almost every answer). It prints a line per training step and ends with the before/after table. Everything
-goes to `runs/demo`; `make learn` is the full-size run (100 test problems, about an hour here).
+still earned 0 (the 200-answer SFT of `make learn` earns format points on almost every answer).
+It prints a line per training step and ends with the before/after table. Everything
+goes to `runs/demo`; `make learn` is the full-size run (100 test problems; 110 minutes here, contended).
 
     python -m trainer.demo [--output_dir runs/demo]
 """
