@@ -106,7 +106,9 @@ def _with_prompt(p: Problem, style: PromptStyle = "default") -> ProblemWithPromp
     return ProblemWithPrompt(**p.model_dump(), prompt=build_prompt(p, style))
 
 
-StyleQuery = Annotated[PromptStyle, Query(description="Prompt style: `default` or `compact` (`/v1/info`).")]
+StyleQuery = Annotated[
+    PromptStyle, Query(description="Prompt style: `default`, `compact` or `guided` (`/v1/info`).")
+]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

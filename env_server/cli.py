@@ -7,7 +7,7 @@ import os
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 from rich.console import Console
@@ -116,7 +116,7 @@ def sft_data(
     """Write traced optimal answers for cold-start SFT (TRL conversational `prompt` + `completion`)."""
     if prompt_style not in PROMPT_STYLES:
         raise typer.BadParameter(f"unknown prompt style {prompt_style!r}; choose from {PROMPT_STYLES}")
-    style: PromptStyle = "compact" if prompt_style == "compact" else "default"
+    style = cast(PromptStyle, prompt_style)
     problems = _generate(split, size, seed, difficulty)
     save_sft(problems, out, style)
     console.print(f"wrote {len(problems)} traced {split} answers ({prompt_style} prompts) to {out}")

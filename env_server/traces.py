@@ -26,13 +26,8 @@ the maximum under every profile. Deterministic: the same problem gives the same 
 from __future__ import annotations
 
 from env_server.problems import PRIORITY_WEIGHT, format_schedule, solve
+from env_server.prompts import by_start_time, valued_event_lines
 from shared_schema import Event, ProblemSpec
-
-
-def _value_text(event: Event, priority: bool) -> str:
-    if priority:
-        return f"priority, {PRIORITY_WEIGHT} x {event.duration} = {PRIORITY_WEIGHT * event.duration}"
-    return str(event.duration)
 
 
 def _names(events: list[Event]) -> str:
@@ -46,7 +41,7 @@ def overlap_groups(events: list[Event]) -> list[list[Event]]:
     Sorted by start, an event joins the current group while it starts before the group's latest end
     (touching does not overlap); events alone in their group overlap nothing and are left out.
     """
-    ordered = sorted(events, key=lambda e: (e.start_min, e.end_min, e.name))
+    ordered = by_start_time(events)
     groups: list[list[Event]] = []
     current: list[Event] = []
     reach = -1
@@ -73,9 +68,7 @@ def traced_completion(spec: ProblemSpec, solution: tuple[int, list[Event]] | Non
     value = {e.name: (PRIORITY_WEIGHT if e.name in prio else 1) * e.duration for e in spec.events}
     kept = {e.name for e in schedule}
 
-    lines = ["By start time:"]
-    for e in sorted(spec.events, key=lambda e: (e.start_min, e.end_min, e.name)):
-        lines.append(f"- {e.name} {e.start}-{e.end}: {_value_text(e, e.name in prio)}")
+    lines = ["By start time:", *valued_event_lines(spec)]
     groups = overlap_groups(list(spec.events))
     if not groups:
         lines.append("No two events overlap: keep them all.")

@@ -163,12 +163,15 @@ class Problem(ProblemSpec):
     )
 
 
-PromptStyle = Literal["default", "compact"]
+PromptStyle = Literal["default", "compact", "guided"]
 """How the service writes a problem's chat prompt. `default`: the full rules and answer format (as the
 published experiment). `compact`: the same rules in about a third of the tokens, for small models whose
-cost grows with every prompt token. The events and priorities are written the same way in both."""
+cost grows with every prompt token; events and priorities are written as in `default`. `guided`: the
+compact rules, and the events listed by start time with each one's value (its minutes, doubled for a
+priority), for small models that cannot yet sort times or subtract them; which events to keep is still
+the model's to work out."""
 
-PROMPT_STYLES: tuple[str, ...] = ("default", "compact")
+PROMPT_STYLES: tuple[str, ...] = ("default", "compact", "guided")
 
 
 class ChatMessage(BaseModel):

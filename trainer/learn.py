@@ -60,7 +60,7 @@ class LearnSettings:
     base_model: str = "smollm2-135m-instruct"
     sft_config: Path = CONFIGS / "smollm2-135m-sft-cpu.yaml"
     grpo_config: Path = CONFIGS / "smollm2-135m-grpo-cpu.yaml"
-    prompt_style: str = "compact"
+    prompt_style: str = "guided"
     eval_split: str = "test"
     eval_size: int = 100
     eval_max_new_tokens: int = 640

@@ -43,7 +43,7 @@ class EnvSFTArguments:
         default=None, metadata={"help": "Difficulty preset (default: the split's)."}
     )
     prompt_style: str = field(
-        default="default", metadata={"help": "Prompt style the service writes (default, compact)."}
+        default="default", metadata={"help": "Prompt style the service writes (default, compact, guided)."}
     )
     env_timeout: float = field(default=60.0, metadata={"help": "Seconds per HTTP call."})
     env_health_timeout: float = field(default=60.0, metadata={"help": "Seconds to wait for /health."})

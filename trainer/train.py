@@ -48,8 +48,8 @@ class EnvScriptArguments:
     prompt_style: str | None = field(
         default=None,
         metadata={
-            "help": "Prompt style the service writes (default, compact); default: the style the model "
-            "was fine-tuned with (its sched_env.json), else `default`."
+            "help": "Prompt style the service writes (default, compact, guided); default: the style the "
+            "model was fine-tuned with (its sched_env.json), else `default`."
         },
     )
     max_prompt_tokens: int | None = field(

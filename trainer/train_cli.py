@@ -52,7 +52,9 @@ def learn(
     ),
     sft_config: Annotated[Path | None, typer.Option("--sft_config", help="SFT phase YAML.")] = None,
     grpo_config: Annotated[Path | None, typer.Option("--grpo_config", help="GRPO phase YAML.")] = None,
-    prompt_style: Annotated[str, typer.Option("--prompt_style", help="default or compact.")] = "compact",
+    prompt_style: Annotated[
+        str, typer.Option("--prompt_style", help="default, compact or guided.")
+    ] = "guided",
     eval_split: Annotated[str, typer.Option("--eval_split", help="Held-out split.")] = "test",
     eval_size: Annotated[int, typer.Option("--eval_size", help="Held-out problems.")] = 100,
     eval_max_new_tokens: Annotated[int, typer.Option("--eval_max_new_tokens")] = 640,

@@ -156,7 +156,7 @@ def test_serves_a_dataset_file(tmp_path: Path) -> None:
 
 
 def test_prompt_styles_and_traced_answers(client: TestClient) -> None:
-    assert client.get("/v1/info").json()["prompt_styles"] == ["default", "compact"]
+    assert client.get("/v1/info").json()["prompt_styles"] == ["default", "compact", "guided"]
     default = client.get("/v1/problems/test-000001").json()
     compact = client.get("/v1/problems/test-000001", params={"prompt_style": "compact"}).json()
     assert compact["prompt"][1] == default["prompt"][1]  # the same events, the same order
@@ -166,6 +166,11 @@ def test_prompt_styles_and_traced_answers(client: TestClient) -> None:
     inline = client.post("/v1/prompt", json={"problem": SPEC, "prompt_style": "compact"}).json()["prompt"]
     assert inline[0] == compact["prompt"][0]
     assert client.get("/v1/problems/test-000001", params={"prompt_style": "terse"}).status_code == 422
+    guided = client.get("/v1/problems/test-000001", params={"prompt_style": "guided"}).json()
+    assert guided["events"] == default["events"]  # the problem is the same; only its prompt is sorted
+    assert guided["prompt"][1]["content"].startswith("Events by start time:\n- ")
+    inline = client.post("/v1/prompt", json={"problem": SPEC, "prompt_style": "guided"}).json()["prompt"]
+    assert inline[0] == guided["prompt"][0]
 
     problem = {"events": default["events"], "priorities": default["priorities"]}
     brief = client.post("/v1/solve", json={"problem": problem}).json()

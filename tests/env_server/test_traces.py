@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from env_server.generator import PRESETS, generate_problem
 from env_server.problems import index_problem, solve
+from env_server.prompts import SYSTEM_PROMPTS, build_prompt
 from env_server.rewards import PROFILES, score_completion
 from env_server.traces import overlap_groups, traced_completion
 from shared_schema import Event, ProblemSpec, from_minutes
@@ -106,3 +107,29 @@ def test_overlap_groups_are_the_connected_components(spans: list[tuple[int, int]
                 component[name] = merged
     expected = sorted(sorted(c) for c in {frozenset(c) for c in component.values()} if len(c) > 1)
     assert sorted(sorted(e.name for e in g) for g in overlap_groups(events)) == expected
+
+
+def test_guided_prompt_lists_events_as_the_trace_does() -> None:
+    """The guided prompt's event list is the trace's first part, word for word, and names every event."""
+    prompt = build_prompt(SPEC, "guided")
+    assert prompt[0].content == SYSTEM_PROMPTS["guided"]
+    assert prompt[1].content == (
+        "Events by start time:\n"
+        "- Gym 08:00-09:00: 60\n"
+        "- Team sync 08:30-09:15: priority, 2 x 45 = 90\n"
+        "- Standup 09:15-09:30: 15\n"
+        "- Lunch 12:00-13:00: 60\n"
+        "\n"
+        "Priorities: Team sync"
+    )
+    for seed in range(300):
+        spec = generate_problem(seed=3, split="train", index=seed)
+        listed = build_prompt(spec, "guided")[1].content.split("\n\n")[0].removeprefix("Events by start time:\n")
+        trace = traced_completion(spec).removeprefix("<think>By start time:\n")
+        assert trace.startswith(listed + "\n")
+        assert len(listed.splitlines()) == len(spec.events)
+        starts = [re.findall(r" (\d\d:\d\d)-\d\d:\d\d: ", line)[-1] for line in listed.splitlines()]
+        assert starts == sorted(starts)  # HH:MM sorts as text
+    # default and compact keep the events in the order given, without values
+    assert build_prompt(SPEC, "compact")[1] == build_prompt(SPEC, "default")[1]
+    assert build_prompt(SPEC, "default")[1].content.startswith("Events:\n- Lunch: 12:00 - 13:00\n")

@@ -142,7 +142,7 @@ def eval_cmd(
         str | None,
         typer.Option(
             "--prompt_style",
-            help="Prompt style (default, compact); default: the one --model was trained with "
+            help="Prompt style (default, compact, guided); default: the one --model was trained with "
             "(its sched_env.json), else default.",
         ),
     ] = None,
