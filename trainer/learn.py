@@ -64,7 +64,7 @@ class LearnSettings:
     eval_split: str = "test"
     eval_size: int = 100
     eval_max_new_tokens: int = 640
-    eval_batch_size: int = 16
+    eval_batch_size: int = 50
     sft_args: tuple[str, ...] = ()  # extra flags for the SFT phase, e.g. ("--dataset_size", "32")
     grpo_args: tuple[str, ...] = ()
     profile: str = "default"

@@ -58,7 +58,7 @@ def learn(
     eval_split: Annotated[str, typer.Option("--eval_split", help="Held-out split.")] = "test",
     eval_size: Annotated[int, typer.Option("--eval_size", help="Held-out problems.")] = 100,
     eval_max_new_tokens: Annotated[int, typer.Option("--eval_max_new_tokens")] = 640,
-    eval_batch_size: Annotated[int, typer.Option("--eval_batch_size", help="Prompts per generate.")] = 16,
+    eval_batch_size: Annotated[int, typer.Option("--eval_batch_size", help="Prompts per generate.")] = 50,
     sft_args: Annotated[
         str, typer.Option("--sft_args", help='Extra SFT flags, e.g. "--dataset_size 64".')
     ] = "",

@@ -49,7 +49,7 @@ def test_learn_runs_every_phase_and_resumes(
     for name in PHASES:
         phase = learning["phases"][name]
         assert set(phase) == summary_keys  # the same keys as an eval's summary.json
-        assert phase["n"] == 4 and phase["prompt_style"] == "compact"
+        assert phase["n"] == 4 and phase["prompt_style"] == "guided"
         assert phase["source"] == "split:test[:4]"  # the same held-out problems in every phase
     ids = [
         [json.loads(line)["problem_id"] for line in (out / f"eval-{n}" / "results.jsonl").open()]
@@ -71,9 +71,9 @@ def test_learn_runs_every_phase_and_resumes(
         assert (out / chart).stat().st_size > 1000 and f"]({chart})" in report
     assert "| GRPO vs the SFT checkpoint | reward |" in report
     # the prompt style travels with the weights: SFT wrote it, the merged model and GRPO kept it
-    assert read_card(out / "sft")["prompt_style"] == "compact"
-    assert read_card(out / "sft" / "merged")["prompt_style"] == "compact"
-    assert read_card(out / "grpo") == read_card(out / "grpo") | {"prompt_style": "compact", "phase": "grpo"}
+    assert read_card(out / "sft")["prompt_style"] == "guided"
+    assert read_card(out / "sft" / "merged")["prompt_style"] == "guided"
+    assert read_card(out / "grpo") == read_card(out / "grpo") | {"prompt_style": "guided", "phase": "grpo"}
 
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/adapter_model.safetensors")}
     again = learn(settings(live_server.url, tiny_model_dir, out))

@@ -29,9 +29,9 @@ def test_sft_configs_parse(name: str) -> None:
 
 def test_dataset_is_served_prompts_and_traced_answers(client: TestClient) -> None:
     env = EnvClient(client)
-    ds = build_sft_dataset(env, "train", 3, offset=2, prompt_style="compact")
+    ds = build_sft_dataset(env, "train", 3, offset=2, prompt_style="guided")
     assert ds["problem_id"] == ["train-000002", "train-000003", "train-000004"]
-    served = env.problems("train", 2, 3, prompt_style="compact").items
+    served = env.problems("train", 2, 3, prompt_style="guided").items
     for row, problem in zip(ds, served, strict=True):
         assert row["prompt"] == [m.model_dump() for m in problem.prompt]
         assert row["completion"] == [
