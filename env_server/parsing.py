@@ -44,8 +44,7 @@ OPEN, CLOSE = "<schedule>", "</schedule>"
 
 
 class ParsedEvent(NamedTuple):
-    """An event as written; `name` is the name as the profile compares it. `event[:3]` is the
-    (name, start, end) key of `ProblemIndex.exact`. A tuple, because thousands are built per second."""
+    """An event as written; `name` is the name as the profile compares it."""
 
     name: str
     start: str
@@ -54,15 +53,32 @@ class ParsedEvent(NamedTuple):
     end_min: int
 
 
-class Parsed(NamedTuple):
-    """What a profile reads from a completion."""
+Key = tuple[str, str, str]
 
-    events: tuple[ParsedEvent, ...]
+
+class Parsed(NamedTuple):
+    """What a profile reads from a completion, as parallel columns (one entry per event, in order).
+
+    `keys[i]` is event i's (name as the profile compares it, start, end): the key of
+    `ProblemIndex.exact`. The columns are what scoring reads; `events` builds the per-event tuples that
+    violations and other callers want, on demand (most completions never need them).
+    """
+
+    keys: tuple[Key, ...]
+    starts: tuple[int, ...]  # start of each event, in minutes
+    ends: tuple[int, ...]  # end of each event, in minutes
     format_ok: bool  # the profile's `format` component condition
     has_schedule: bool  # verdict check 1 passes
 
+    @property
+    def events(self) -> tuple[ParsedEvent, ...]:
+        new, cls = tuple.__new__, ParsedEvent
+        rows = zip(self.keys, self.starts, self.ends, strict=True)
+        return tuple([new(cls, (n, s, e, a, b)) for (n, s, e), a, b in rows])
 
-_NO_EVENTS = Parsed((), False, False)
+
+_NO_EVENTS = Parsed((), (), (), False, False)
+_new = tuple.__new__  # NamedTuple construction without the Python-level `__new__`
 
 
 def _minutes(hhmm: str) -> int:
@@ -70,28 +86,23 @@ def _minutes(hhmm: str) -> int:
     return int(h) * 60 + int(m)
 
 
-# Every ASCII `DD:DD` the event patterns can capture, converted once; other digits (the published pattern's
-# `\d` takes any Unicode digit) fall back to `_minutes`.
-_ASCII_MINUTES = {f"{h:02d}:{m:02d}": h * 60 + m for h in range(100) for m in range(100)}
+class _Minutes(dict[str, int]):
+    """Every ASCII `DD:DD` the event patterns can capture, converted once; other digits (the published
+    pattern's `\\d` takes any Unicode digit) are converted when met, and not kept."""
+
+    def __missing__(self, hhmm: str) -> int:
+        return _minutes(hhmm)
 
 
-def _events(matches: list[tuple[str, str, str]], trim: bool) -> tuple[ParsedEvent, ...]:
-    minutes, new, cls = _ASCII_MINUTES.get, tuple.__new__, ParsedEvent
-    return tuple(
-        [
-            new(
-                cls,
-                (
-                    name.strip() if trim else name,
-                    start,
-                    end,
-                    minutes(start) or _minutes(start),  # "00:00" is 0 either way
-                    minutes(end) or _minutes(end),
-                ),
-            )
-            for name, start, end in matches
-        ]
-    )
+_MINUTES = _Minutes({f"{h:02d}:{m:02d}": h * 60 + m for h in range(100) for m in range(100)})
+
+
+def _columns(found: list[Key], trim: bool) -> tuple[tuple[Key, ...], tuple[int, ...], tuple[int, ...]]:
+    """(keys, starts, ends) of `findall` matches. Plain comprehensions: with a handful of events per
+    completion they beat `zip`/`map`, and this runs on every completion."""
+    m = _MINUTES
+    keys = tuple([(n.strip(), s, e) for n, s, e in found]) if trim else tuple(found)
+    return keys, tuple([m[s] for _, s, _ in found]), tuple([m[e] for _, _, e in found])
 
 
 def last_schedule_block(text: str) -> str | None:
@@ -106,9 +117,9 @@ def last_schedule_block(text: str) -> str | None:
 _ONLY_EVENTS = re.compile(rf"\s*(?:{STRICT_EVENT.pattern}\s*)+")
 
 
-def _only_events(body: str) -> bool:
-    """True if `body` is one or more strict events separated by white space only."""
-    return _ONLY_EVENTS.fullmatch(body) is not None
+def _only_events(text: str, start: int, end: int) -> bool:
+    """True if `text[start:end]` is one or more strict events separated by white space only."""
+    return _ONLY_EVENTS.fullmatch(text, start, end) is not None
 
 
 def _strict_format_at(text: str, open_: int, close: int) -> bool:
@@ -139,7 +150,7 @@ def _strict_format_at(text: str, open_: int, close: int) -> bool:
         return False
     if text[body].isspace() and text[body:end].isspace():  # blank reasoning
         return False
-    return _only_events(text[open_ + len(OPEN) : close])
+    return _only_events(text, open_ + len(OPEN), close)
 
 
 def _last_block_at(text: str) -> tuple[int, int]:
@@ -165,10 +176,9 @@ def parse_strict(text: str) -> Parsed:
     open_, close = _last_block_at(text)
     if open_ < 0:
         return _NO_EVENTS
-    events = _events(STRICT_EVENT.findall(text, open_ + len(OPEN), close), trim=True)
-    return tuple.__new__(
-        Parsed, (events, bool(events) and _strict_format_at(text, open_, close), bool(events))
-    )
+    keys, starts, ends = _columns(STRICT_EVENT.findall(text, open_ + len(OPEN), close), trim=True)
+    found = bool(keys)
+    return _new(Parsed, (keys, starts, ends, found and _strict_format_at(text, open_, close), found))
 
 
 # The published checks only ask whether fixed tokens occur in order, separated by `.*` (any gap) or `.+`
@@ -242,6 +252,5 @@ def published_lenient_ok(text: str) -> bool:
 def parse_published(text: str) -> Parsed:
     """The `original` profile's reading: events anywhere, names exact, published checks."""
     format_ok, lenient = _published_checks(text)
-    first = text.find("<event>")  # every match starts with it; `str.find` skips the reasoning fastest
-    found = PUBLISHED_EVENT.findall(text, first) if first >= 0 else []
-    return tuple.__new__(Parsed, (_events(found, trim=False), format_ok, lenient))
+    keys, starts, ends = _columns(PUBLISHED_EVENT.findall(text), trim=False)
+    return _new(Parsed, (keys, starts, ends, format_ok, lenient))

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import lt
 from typing import Any, cast
 
-from env_server.checks import Analysis, analyse, in_overlap, verdict, violations
+from env_server.checks import Analysis, analyse, in_overlap, matched_value, verdict, violations
 from env_server.parsing import Parsed, parse_published, parse_strict
 from env_server.problems import ProblemIndex
 from shared_schema import ComponentInfo, ProfileInfo, ScoreResult, Verdict
@@ -64,7 +65,7 @@ def format_component(a: Analysis, _: ProblemIndex) -> float:
 
 
 def order_component(a: Analysis, _: ProblemIndex) -> float:
-    return 1.0 if len(a.events) >= 2 and a.sorted else 0.0
+    return 1.0 if a.n_events >= 2 and a.sorted else 0.0
 
 
 def _kept_value(problem: ProblemIndex, keys: Sequence[int], inclusive: bool) -> float:
@@ -77,8 +78,10 @@ def _kept_value(problem: ProblemIndex, keys: Sequence[int], inclusive: bool) -> 
 
 def score_component(a: Analysis, problem: ProblemIndex) -> float:
     """`default`: 0 unless ≥ 2 events, all input events, none repeated; overlapping pairs dropped."""
-    if len(a.events) < 2 or not a.all_known or a.repeated:
+    if a.n_events < 2 or not a.all_known or a.repeated:
         return 0.0
+    if a.disjoint:  # nothing overlaps: nothing is dropped
+        return matched_value(a, problem) / problem.optimal_score
     return _kept_value(problem, cast("tuple[int, ...]", a.matches), inclusive=False)  # all known
 
 
@@ -86,10 +89,16 @@ def original_score_component(a: Analysis, problem: ProblemIndex) -> float:
     """`original`: the set of distinct matched events must be as large as the parsed list and ≥ 2;
     pairs overlapping under the inclusive test (touching counts) are dropped."""
     if a.all_known and not a.repeated:
+        if a.n_events < 2:
+            return 0.0
+        # Disjoint with no two events touching: nothing is dropped. (Which events overlap another does
+        # not depend on their order, so the written order serves as well as the input order.)
+        if a.disjoint and all(map(lt, a.parsed.ends, a.parsed.starts[1:])):
+            return matched_value(a, problem) / problem.optimal_score
         distinct: list[int] = sorted(cast("tuple[int, ...]", a.matches))  # all known: no None
     else:
         distinct = sorted({m for m in a.matches if m is not None})
-    if len(distinct) < len(a.events) or len(distinct) < 2:
+    if len(distinct) < a.n_events or len(distinct) < 2:
         return 0.0
     return _kept_value(problem, distinct, inclusive=True)
 
