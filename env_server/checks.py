@@ -53,9 +53,9 @@ def analyse(parsed: Parsed, problem: ProblemIndex) -> Analysis:
         repeated = tuple(rep)
     later = starts[1:]
     breaks: tuple[int, ...] = ()
-    if not all(map(lt, starts, later)):
+    disjoint = all(map(lt, starts, ends)) and all(map(le, ends, later))  # then starts increase
+    if not disjoint and not all(map(lt, starts, later)):
         breaks = tuple([i for i in range(1, len(starts)) if starts[i] <= starts[i - 1]])
-    disjoint = all(map(lt, starts, ends)) and all(map(le, ends, later))
     return _new(
         Analysis,
         (parsed, matches, repeated, breaks, len(matches), None not in matches, not breaks, disjoint),

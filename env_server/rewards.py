@@ -8,7 +8,7 @@ profile touches only `PROFILES`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import lt
 from typing import Any, cast
 
@@ -43,6 +43,11 @@ class Profile:
     description: str
     parse: Callable[[str], Parsed]
     components: tuple[Component, ...]
+    # (name, weight, fn) of each component: what `score` reads, without attribute look-ups per item
+    terms: tuple[tuple[str, float, ComponentFn], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "terms", tuple((c.name, c.weight, c.fn) for c in self.components))
 
     @property
     def max_reward(self) -> float:
@@ -165,11 +170,10 @@ def score(
     the low reward it earns rather than no reward at all.
     """
     truncated = max_chars is not None and len(completion) > max_chars
-    text = completion[:max_chars] if truncated else completion
-    a = analyse(profile.parse(text), problem)
+    a = analyse(profile.parse(completion[:max_chars] if truncated else completion), problem)
     components = {}
-    for c in profile.components:
-        components[c.name] = c.weight * c.fn(a, problem)
+    for name, weight, fn in profile.terms:
+        components[name] = weight * fn(a, problem)
     v, ratio = verdict(a, problem)
     found = [] if v is _VALID else violations(a)  # valid: no rule is broken, nothing to look for
     if truncated:
