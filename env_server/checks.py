@@ -7,7 +7,7 @@ completion listing thousands of events is still scored in bounded time.
 from __future__ import annotations
 
 from operator import le, lt
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 from env_server.parsing import Key, Parsed
 from env_server.problems import ProblemIndex
@@ -33,6 +33,7 @@ class Analysis(NamedTuple):
     # In the order written, every event ends after it starts and starts no earlier than the previous one
     # ends: no two events overlap (exclusive test), whatever else is wrong.
     disjoint: bool
+    value: int  # Σ weight × duration of the events when all are known and none repeated, else 0
 
 
 _new = tuple.__new__  # NamedTuple construction without the Python-level `__new__`: this runs per completion
@@ -42,7 +43,11 @@ def analyse(parsed: Parsed, problem: ProblemIndex) -> Analysis:
     starts, ends = parsed.starts, parsed.ends
     matches = tuple(map(problem.exact.get, parsed.keys))
     repeated: tuple[int, ...] = ()
-    if len(set(matches)) < len(matches):  # some event (or None) occurs twice: find the repeats
+    value = 0
+    if len(set(matches)) == len(matches):  # no event (nor None) occurs twice
+        if None not in matches:
+            value = sum(map(problem.values.__getitem__, matches))  # type: ignore[arg-type]  # no None
+    else:  # find the repeats
         seen: set[int] = set()
         rep = []
         for pos, m in enumerate(matches):
@@ -58,7 +63,7 @@ def analyse(parsed: Parsed, problem: ProblemIndex) -> Analysis:
         breaks = tuple([i for i in range(1, len(starts)) if starts[i] <= starts[i - 1]])
     return _new(
         Analysis,
-        (parsed, matches, repeated, breaks, len(matches), None not in matches, not breaks, disjoint),
+        (parsed, matches, repeated, breaks, len(matches), None not in matches, not breaks, disjoint, value),
     )
 
 
@@ -189,9 +194,4 @@ def verdict(a: Analysis, problem: ProblemIndex) -> tuple[Verdict, float]:
                 return Verdict.overlap, 0.0
             if ends[i] > latest:
                 latest = ends[i]
-    return Verdict.valid, matched_value(a, problem) / problem.optimal_score
-
-
-def matched_value(a: Analysis, problem: ProblemIndex) -> int:
-    """Σ weight × duration of the parsed events, when every one is an input event (`a.all_known`)."""
-    return sum(map(problem.values.__getitem__, cast("tuple[int, ...]", a.matches)))
+    return Verdict.valid, a.value / problem.optimal_score

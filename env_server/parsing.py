@@ -97,38 +97,21 @@ class _Minutes(dict[str, int]):
 _MINUTES = _Minutes({f"{h:02d}:{m:02d}": h * 60 + m for h in range(100) for m in range(100)})
 
 
-def _columns(found: list[Key], trim: bool) -> tuple[tuple[Key, ...], tuple[int, ...], tuple[int, ...]]:
-    """(keys, starts, ends) of `findall` matches. Plain comprehensions: with a handful of events per
-    completion they beat `zip`/`map`, and this runs on every completion."""
-    m = _MINUTES
-    keys = tuple([(n.strip(), s, e) for n, s, e in found]) if trim else tuple(found)
-    return keys, tuple([m[s] for _, s, _ in found]), tuple([m[e] for _, _, e in found])
-
-
 def last_schedule_block(text: str) -> str | None:
     """Body of the last complete `<schedule>…</schedule>` block, or None."""
     open_, close = _last_block_at(text)
     return None if open_ < 0 else text[open_ + len(OPEN) : close]
 
 
-# One or more strict events separated by white space only. An event match starting at a given position is
-# unique (each `\s*` is followed by `<`, the name stops at `<`), so this is the scan "find events left to
-# right, only white space between them", done in one call; it cannot backtrack more than linearly.
-_ONLY_EVENTS = re.compile(rf"\s*(?:{STRICT_EVENT.pattern}\s*)+")
-
-
-def _only_events(text: str, start: int, end: int) -> bool:
-    """True if `text[start:end]` is one or more strict events separated by white space only."""
-    return _ONLY_EVENTS.fullmatch(text, start, end) is not None
-
-
-def _strict_format_at(text: str, open_: int, close: int) -> bool:
-    """`strict_format_ok` given the last `<schedule>` block (`open_`, `close`: where its tags start).
+def _strict_frame_at(text: str, open_: int, close: int) -> bool:
+    """`strict_format_ok` but for the block's body, given the last `<schedule>` block (`open_`, `close`:
+    where its tags start).
 
     When the format holds, the text after the reasoning is a single schedule block that ends the text
     (its body holds only events, which cannot contain `<schedule>`), so that block is the last one: the
-    check is the head before it, the tail after it and its body. The reasoning is scanned once, for
-    `think>`: its first occurrence must close the reasoning (`</think>`), not open another (`<think>`).
+    check is the head before it, the tail after it and its body (in `parse_strict`). The reasoning is
+    scanned once, for `think>`: its first occurrence must close the reasoning (`</think>`), not open
+    another (`<think>`).
     """
     if text[close + len(CLOSE) :].strip():
         return False
@@ -148,9 +131,7 @@ def _strict_format_at(text: str, open_: int, close: int) -> bool:
         pos = i + 1
     if end == body or text[end + len("</think>") : open_].strip():
         return False
-    if text[body].isspace() and text[body:end].isspace():  # blank reasoning
-        return False
-    return _only_events(text, open_ + len(OPEN), close)
+    return not (text[body].isspace() and text[body:end].isspace())  # blank reasoning
 
 
 def _last_block_at(text: str) -> tuple[int, int]:
@@ -167,18 +148,26 @@ def strict_format_ok(text: str) -> bool:
     A reasoning block of white space only counts as empty. The schedule block must hold at least one
     event (docs/contract.md section 3 defines a schedule block as holding at least one well-formed event).
     """
-    open_, close = _last_block_at(text)
-    return open_ >= 0 and _strict_format_at(text, open_, close)
+    return parse_strict(text).format_ok
 
 
 def parse_strict(text: str) -> Parsed:
     """The `default` profile's reading: events of the last schedule block, names trimmed."""
-    open_, close = _last_block_at(text)
+    close = text.rfind(CLOSE)
+    open_ = text.rfind(OPEN, 0, close) if close >= 0 else -1
     if open_ < 0:
         return _NO_EVENTS
-    keys, starts, ends = _columns(STRICT_EVENT.findall(text, open_ + len(OPEN), close), trim=True)
-    found = bool(keys)
-    return _new(Parsed, (keys, starts, ends, found and _strict_format_at(text, open_, close), found))
+    # [text before the first event, name, start, end, text between it and the next event, name, …]: the
+    # events as `findall` finds them, and the text around them, which must be white space for the format
+    parts = STRICT_EVENT.split(text[open_ + len(OPEN) : close])
+    if len(parts) == 1:
+        return _NO_EVENTS
+    m = _MINUTES  # plain comprehensions: with a handful of events they beat `map`
+    starts, ends = parts[2::4], parts[3::4]
+    keys = tuple(zip([n.strip() for n in parts[1::4]], starts, ends, strict=True))
+    only_events = not "".join(parts[::4]).strip()
+    format_ok = only_events and _strict_frame_at(text, open_, close)
+    return _new(Parsed, (keys, tuple([m[s] for s in starts]), tuple([m[e] for e in ends]), format_ok, True))
 
 
 # The published checks only ask whether fixed tokens occur in order, separated by `.*` (any gap) or `.+`
@@ -252,5 +241,7 @@ def published_lenient_ok(text: str) -> bool:
 def parse_published(text: str) -> Parsed:
     """The `original` profile's reading: events anywhere, names exact, published checks."""
     format_ok, lenient = _published_checks(text)
-    keys, starts, ends = _columns(PUBLISHED_EVENT.findall(text), trim=False)
-    return _new(Parsed, (keys, starts, ends, format_ok, lenient))
+    found = PUBLISHED_EVENT.findall(text)
+    m = _MINUTES
+    starts, ends = tuple([m[s] for _, s, _ in found]), tuple([m[e] for _, _, e in found])
+    return _new(Parsed, (tuple(found), starts, ends, format_ok, lenient))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from operator import lt
 from typing import Any, cast
 
-from env_server.checks import Analysis, analyse, in_overlap, matched_value, verdict, violations
+from env_server.checks import Analysis, analyse, in_overlap, verdict, violations
 from env_server.parsing import Parsed, parse_published, parse_strict
 from env_server.problems import ProblemIndex
 from shared_schema import ComponentInfo, ProfileInfo, ScoreResult, Verdict
@@ -86,7 +86,7 @@ def score_component(a: Analysis, problem: ProblemIndex) -> float:
     if a.n_events < 2 or not a.all_known or a.repeated:
         return 0.0
     if a.disjoint:  # nothing overlaps: nothing is dropped
-        return matched_value(a, problem) / problem.optimal_score
+        return a.value / problem.optimal_score
     return _kept_value(problem, cast("tuple[int, ...]", a.matches), inclusive=False)  # all known
 
 
@@ -99,7 +99,7 @@ def original_score_component(a: Analysis, problem: ProblemIndex) -> float:
         # Disjoint with no two events touching: nothing is dropped. (Which events overlap another does
         # not depend on their order, so the written order serves as well as the input order.)
         if a.disjoint and all(map(lt, a.parsed.ends, a.parsed.starts[1:])):
-            return matched_value(a, problem) / problem.optimal_score
+            return a.value / problem.optimal_score
         distinct: list[int] = sorted(cast("tuple[int, ...]", a.matches))  # all known: no None
     else:
         distinct = sorted({m for m in a.matches if m is not None})
