@@ -210,7 +210,22 @@ def _event_then_close(text: str, pos: int) -> tuple[bool, bool]:
 
 def _published_checks(text: str) -> tuple[bool, bool]:
     """(`published_format_ok`, `published_lenient_ok`) in one scan when both start from the same
-    `<schedule>`, which is the usual case: reasoning rarely writes the tag."""
+    `<schedule>`, which is the usual case: reasoning rarely writes the tag.
+
+    The regexes only ask whether a match exists, and any witness will do. The usual answer has one at
+    its end: the last `<schedule>` followed by an event and `</schedule>`, with a `</think>` before it.
+    That is tried first, from the end, so a well-formed answer is confirmed without scanning its
+    reasoning; only when it fails is the text searched from the start for the earliest tokens.
+    """
+    last = text.rfind(OPEN)
+    if last < 0:
+        return False, False
+    if (
+        text.startswith("<think>")
+        and _event_then_close(text, last + len(OPEN))[1]
+        and text.rfind("</think>", len("<think>") + 1, last) >= 0  # `.+`: some reasoning before it
+    ):
+        return True, True  # the format's match implies the lenient one
     first = text.find(OPEN)
     if first < 0:
         return False, False
