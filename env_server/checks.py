@@ -42,10 +42,11 @@ _new = tuple.__new__  # NamedTuple construction without the Python-level `__new_
 def analyse(parsed: Parsed, problem: ProblemIndex) -> Analysis:
     starts, ends = parsed.starts, parsed.ends
     matches = tuple(map(problem.exact.get, parsed.keys))
+    n, known = len(matches), None not in matches
     repeated: tuple[int, ...] = ()
     value = 0
-    if len(set(matches)) == len(matches):  # no event (nor None) occurs twice
-        if None not in matches:
+    if len(set(matches)) == n:  # no event (nor None) occurs twice
+        if known:
             value = sum(map(problem.values.__getitem__, matches))  # type: ignore[arg-type]  # no None
     else:  # find the repeats
         seen: set[int] = set()
@@ -60,10 +61,10 @@ def analyse(parsed: Parsed, problem: ProblemIndex) -> Analysis:
     breaks: tuple[int, ...] = ()
     disjoint = all(map(lt, starts, ends)) and all(map(le, ends, later))  # then starts increase
     if not disjoint and not all(map(lt, starts, later)):
-        breaks = tuple([i for i in range(1, len(starts)) if starts[i] <= starts[i - 1]])
+        breaks = tuple([i for i in range(1, n) if starts[i] <= starts[i - 1]])
     return _new(
         Analysis,
-        (parsed, matches, repeated, breaks, len(matches), None not in matches, not breaks, disjoint, value),
+        (parsed, matches, repeated, breaks, n, known, not breaks, disjoint, value),
     )
 
 

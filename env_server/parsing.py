@@ -41,6 +41,8 @@ _START_TAG = re.compile(r"<start>\d{2}:\d{2}</start>")
 _END_TAG = re.compile(r"<end>\d{2}:\d{2}</end>")
 
 OPEN, CLOSE = "<schedule>", "</schedule>"
+# Tag lengths as constants: `len("…")` is a call each time, and these run on every completion.
+LEN_OPEN, LEN_CLOSE, LEN_THINK, LEN_END_THINK = len(OPEN), len(CLOSE), len("<think>"), len("</think>")
 
 
 class ParsedEvent(NamedTuple):
@@ -100,7 +102,7 @@ _MINUTES = _Minutes({f"{h:02d}:{m:02d}": h * 60 + m for h in range(100) for m in
 def last_schedule_block(text: str) -> str | None:
     """Body of the last complete `<schedule>…</schedule>` block, or None."""
     open_, close = _last_block_at(text)
-    return None if open_ < 0 else text[open_ + len(OPEN) : close]
+    return None if open_ < 0 else text[open_ + LEN_OPEN : close]
 
 
 def _strict_frame_at(text: str, open_: int, close: int) -> bool:
@@ -113,12 +115,12 @@ def _strict_frame_at(text: str, open_: int, close: int) -> bool:
     scanned once, for `think>`: its first occurrence must close the reasoning (`</think>`), not open
     another (`<think>`).
     """
-    if text[close + len(CLOSE) :].strip():
+    if text[close + LEN_CLOSE :].strip():
         return False
     start = 0 if text.startswith("<think>") else len(text) - len(text.lstrip())
     if not text.startswith("<think>", start):
         return False
-    body = pos = start + len("<think>")
+    body = pos = start + LEN_THINK
     while True:
         i = text.find("think>", pos, open_)
         if i < 0:
@@ -129,7 +131,7 @@ def _strict_frame_at(text: str, open_: int, close: int) -> bool:
             end = i - 2
             break
         pos = i + 1
-    if end == body or text[end + len("</think>") : open_].strip():
+    if end == body or text[end + LEN_END_THINK : open_].strip():
         return False
     return not (text[body].isspace() and text[body:end].isspace())  # blank reasoning
 
@@ -159,7 +161,7 @@ def parse_strict(text: str) -> Parsed:
         return _NO_EVENTS
     # [text before the first event, name, start, end, text between it and the next event, name, …]: the
     # events as `findall` finds them, and the text around them, which must be white space for the format
-    parts = STRICT_EVENT.split(text[open_ + len(OPEN) : close])
+    parts = STRICT_EVENT.split(text[open_ + LEN_OPEN : close])
     if len(parts) == 1:
         return _NO_EVENTS
     m = _MINUTES  # plain comprehensions: with a handful of events they beat `map`
@@ -222,25 +224,25 @@ def _published_checks(text: str) -> tuple[bool, bool]:
         return False, False
     if (
         text.startswith("<think>")
-        and _event_then_close(text, last + len(OPEN))[1]
-        and text.rfind("</think>", len("<think>") + 1, last) >= 0  # `.+`: some reasoning before it
+        and _event_then_close(text, last + LEN_OPEN)[1]
+        and text.rfind("</think>", LEN_THINK + 1, last) >= 0  # `.+`: some reasoning before it
     ):
         return True, True  # the format's match implies the lenient one
     first = text.find(OPEN)
     if first < 0:
         return False, False
-    lenient, strict_name = _event_then_close(text, first + len(OPEN))
+    lenient, strict_name = _event_then_close(text, first + LEN_OPEN)
     if not lenient or not text.startswith("<think>"):
         return False, lenient  # the format's match implies the lenient one (a later start, larger gaps)
-    i = text.find("</think>", len("<think>") + 1)  # `.+`: at least one character of reasoning
+    i = text.find("</think>", LEN_THINK + 1)  # `.+`: at least one character of reasoning
     if i < 0:
         return False, lenient
-    open_ = text.find(OPEN, i + len("</think>"))
+    open_ = text.find(OPEN, i + LEN_END_THINK)
     if open_ < 0:
         return False, lenient
     if open_ == first:
         return strict_name, lenient
-    return _event_then_close(text, open_ + len(OPEN))[1], lenient
+    return _event_then_close(text, open_ + LEN_OPEN)[1], lenient
 
 
 def published_format_ok(text: str) -> bool:
