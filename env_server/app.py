@@ -24,7 +24,7 @@ from env_server.playground import install as install_playground
 from env_server.problems import gold_completion, solve
 from env_server.prompts import build_prompt
 from env_server.rewards import DEFAULT_PROFILE, PROFILES, REWARD_VERSION
-from env_server.score_api import ScoreService, score_router
+from env_server.score_api import ScoreEndpoint, ScoreService, score_router
 from env_server.scoring import collector_paused
 from env_server.security import AccessControl
 from env_server.settings import Settings
@@ -123,6 +123,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     scorer = ScoreService(store, settings)
     app.state.settings, app.state.store, app.state.scorer = settings, store, scorer
+    scoring = score_router(scorer)
+    app.add_middleware(ScoreEndpoint, service=scorer, routes=scoring.routes)  # innermost: inside the limits
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         AccessControl, api_keys=settings.api_key_set(), ws_origins=settings.ws_origin_set()
@@ -213,7 +215,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """The chat prompt for an inline problem, so clients send exactly what `/v1/problems` serves."""
         return PromptResponse(prompt=build_prompt(req.problem, req.prompt_style))
 
-    app.include_router(score_router(scorer))
+    app.include_router(scoring)
     app.include_router(openrlhf_router(store, settings, scorer.problems))
     app.include_router(openenv_router(store, settings))
     install_playground(app)

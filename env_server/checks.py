@@ -6,9 +6,10 @@ completion listing thousands of events is still scored in bounded time.
 
 from __future__ import annotations
 
+from operator import le, lt
 from typing import Any, NamedTuple
 
-from env_server.parsing import Parsed, ParsedEvent
+from env_server.parsing import Key, Parsed
 from env_server.problems import ProblemIndex
 from shared_schema import Verdict
 
@@ -26,20 +27,28 @@ class Analysis(NamedTuple):
     matches: tuple[int | None, ...]  # input event index of each parsed event, None if unknown
     repeated: tuple[int, ...]  # positions that repeat an earlier position's input event
     order_breaks: tuple[int, ...]  # positions i whose start is not after position i-1's start
-    events: tuple[ParsedEvent, ...]  # = parsed.events
+    n_events: int  # number of parsed events
     all_known: bool  # every parsed event is an input event
     sorted: bool  # start times strictly increasing
+    # In the order written, every event ends after it starts and starts no earlier than the previous one
+    # ends: no two events overlap (exclusive test), whatever else is wrong.
+    disjoint: bool
+    value: int  # Σ weight × duration of the events when all are known and none repeated, else 0
 
 
 _new = tuple.__new__  # NamedTuple construction without the Python-level `__new__`: this runs per completion
 
 
 def analyse(parsed: Parsed, problem: ProblemIndex) -> Analysis:
-    ev = parsed.events
-    get = problem.exact.get
-    matches = tuple([get(e[:3]) for e in ev])
+    starts, ends = parsed.starts, parsed.ends
+    matches = tuple(map(problem.exact.get, parsed.keys))
+    n, known = len(matches), None not in matches
     repeated: tuple[int, ...] = ()
-    if len(set(matches)) < len(matches):  # some event (or None) occurs twice: find the repeats
+    value = 0
+    if len(set(matches)) == n:  # no event (nor None) occurs twice
+        if known:
+            value = sum(map(problem.values.__getitem__, matches))  # type: ignore[arg-type]  # no None
+    else:  # find the repeats
         seen: set[int] = set()
         rep = []
         for pos, m in enumerate(matches):
@@ -48,8 +57,15 @@ def analyse(parsed: Parsed, problem: ProblemIndex) -> Analysis:
                     rep.append(pos)
                 seen.add(m)
         repeated = tuple(rep)
-    breaks = tuple([i for i in range(1, len(ev)) if ev[i].start_min <= ev[i - 1].start_min])
-    return _new(Analysis, (parsed, matches, repeated, breaks, ev, None not in matches, not breaks))
+    later = starts[1:]
+    breaks: tuple[int, ...] = ()
+    disjoint = all(map(lt, starts, ends)) and all(map(le, ends, later))  # then starts increase
+    if not disjoint and not all(map(lt, starts, later)):
+        breaks = tuple([i for i in range(1, n) if starts[i] <= starts[i - 1]])
+    return _new(
+        Analysis,
+        (parsed, matches, repeated, breaks, n, known, not breaks, disjoint, value),
+    )
 
 
 def in_overlap(spans: list[tuple[int, int]], inclusive: bool = False) -> list[bool]:
@@ -95,8 +111,8 @@ def overlapping_pairs(spans: list[tuple[int, int]], limit: int = MAX_REPORTED_PA
     return sorted(pairs)
 
 
-def _as_wire(e: ParsedEvent) -> dict[str, str]:
-    return {"name": e.name, "start": e.start, "end": e.end}
+def _as_wire(key: Key) -> dict[str, str]:
+    return {"name": key[0], "start": key[1], "end": key[2]}
 
 
 def _violation(kind: str, indices: list[int], events: list[dict[str, str]], message: str) -> WireViolation:
@@ -105,28 +121,28 @@ def _violation(kind: str, indices: list[int], events: list[dict[str, str]], mess
 
 def violations(a: Analysis) -> list[WireViolation]:
     """Every rule the schedule breaks, typed, with the positions and events involved (wire dicts)."""
-    ev = a.events
+    ev = a.parsed.keys  # (name, start, end) of each event
     out: list[WireViolation] = []
     if not a.parsed.has_schedule:
         out.append(_violation("format", [], [], "no <schedule> block with a well-formed event"))
-    if len(ev) < 2:
-        out.append(_violation("too_few_events", [], [], f"{len(ev)} event(s); at least 2 are required"))
-    if None in a.matches:
+    if a.n_events < 2:
+        out.append(_violation("too_few_events", [], [], f"{a.n_events} event(s); at least 2 are required"))
+    if not a.all_known:
         for pos, m in enumerate(a.matches):
             if m is None:
-                e = ev[pos]
+                name, start, end = ev[pos]
                 out.append(
                     _violation(
                         "unknown_event",
                         [pos],
-                        [_as_wire(e)],
-                        f"{e.name!r} {e.start}-{e.end} is not an input event",
+                        [_as_wire(ev[pos])],
+                        f"{name!r} {start}-{end} is not an input event",
                     )
                 )
     for pos in a.repeated:
         out.append(
             _violation(
-                "repeated_event", [pos], [_as_wire(ev[pos])], f"{ev[pos].name!r} is listed more than once"
+                "repeated_event", [pos], [_as_wire(ev[pos])], f"{ev[pos][0]!r} is listed more than once"
             )
         )
     for pos in a.order_breaks:
@@ -135,22 +151,25 @@ def violations(a: Analysis) -> list[WireViolation]:
                 "unsorted",
                 [pos - 1, pos],
                 [_as_wire(ev[pos - 1]), _as_wire(ev[pos])],
-                f"{ev[pos].name!r} starts at {ev[pos].start}, not after {ev[pos - 1].start}",
+                f"{ev[pos][0]!r} starts at {ev[pos][1]}, not after {ev[pos - 1][1]}",
             )
         )
+    if a.disjoint:  # no two events overlap, so no two input events do
+        return out
     repeats = set(a.repeated)
     known = [pos for pos, m in enumerate(a.matches) if m is not None and pos not in repeats]
     if len(known) < 2:
         return out
-    for i, j in overlapping_pairs([(ev[p].start_min, ev[p].end_min) for p in known]):
+    starts, ends = a.parsed.starts, a.parsed.ends
+    for i, j in overlapping_pairs([(starts[p], ends[p]) for p in known]):
         pi, pj = known[i], known[j]
+        (ni, si, ei), (nj, sj, ej) = ev[pi], ev[pj]
         out.append(
             _violation(
                 "overlap",
                 [pi, pj],
                 [_as_wire(ev[pi]), _as_wire(ev[pj])],
-                f"{ev[pi].name!r} ({ev[pi].start}-{ev[pi].end}) overlaps "
-                f"{ev[pj].name!r} ({ev[pj].start}-{ev[pj].end})",
+                f"{ni!r} ({si}-{ei}) overlaps {nj!r} ({sj}-{ej})",
             )
         )
     return out
@@ -158,23 +177,22 @@ def violations(a: Analysis) -> list[WireViolation]:
 
 def verdict(a: Analysis, problem: ProblemIndex) -> tuple[Verdict, float]:
     """The evaluation verdict (docs/contract.md section 3) and the score ratio (0 unless valid)."""
-    ev = a.events
     if not a.parsed.has_schedule:
         return Verdict.format_error, 0.0
-    if len(ev) < 2:
+    if a.n_events < 2:
         return Verdict.too_few_events, 0.0
     if not a.all_known or a.repeated:
         return Verdict.unknown_event, 0.0
     if not a.sorted:
         return Verdict.unsorted, 0.0
-    # Starts are strictly increasing here (the order check passed), so an event overlaps an earlier one
-    # exactly when it starts before the latest end so far: one linear scan.
-    latest = ev[0].end_min
-    for e in ev[1:]:
-        if e.start_min < latest:
-            return Verdict.overlap, 0.0
-        if e.end_min > latest:
-            latest = e.end_min
-    values = problem.values
-    total = sum([values[m] for m in a.matches if m is not None])
-    return Verdict.valid, total / problem.optimal_score
+    if not a.disjoint:
+        # Starts are strictly increasing here (the order check passed), so an event overlaps an earlier
+        # one exactly when it starts before the latest end so far: one linear scan.
+        starts, ends = a.parsed.starts, a.parsed.ends
+        latest = ends[0]
+        for i in range(1, a.n_events):
+            if starts[i] < latest:
+                return Verdict.overlap, 0.0
+            if ends[i] > latest:
+                latest = ends[i]
+    return Verdict.valid, a.value / problem.optimal_score

@@ -81,28 +81,39 @@ def collect_after_large_failure(request: Request) -> None:
         gc.collect()
 
 
+def validation_error_response(exc: ValidationError | RequestValidationError) -> JSONResponse:
+    """The 422 of a validation error: a bounded list of `{loc, msg, type}`."""
+    return JSONResponse(status_code=422, content={"detail": error_list(exc.errors())})
+
+
+def http_error_response(exc: HTTPException) -> JSONResponse:
+    """The response of an `HTTPException`: a bounded string, or a one-error list for a 422."""
+    headers = getattr(exc, "headers", None)
+    text = clip_message(str(exc.detail))
+    if exc.status_code == 422:
+        loc = exc.loc if isinstance(exc, Unprocessable) else ["body"]
+        content: dict[str, Any] = {"detail": [{"loc": loc, "msg": text, "type": "value_error"}]}
+    else:
+        content = {"detail": text}
+    return JSONResponse(status_code=exc.status_code, content=content, headers=headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """422s as bounded lists, other HTTP errors as bounded strings."""
 
     @app.exception_handler(ValidationError)
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: ValidationError | RequestValidationError) -> JSONResponse:
-        detail = error_list(exc.errors())
+        response = validation_error_response(exc)
         del exc
         collect_after_large_failure(request)
-        return JSONResponse(status_code=422, content={"detail": detail})
+        return response
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
-        headers = getattr(exc, "headers", None)
-        text = clip_message(str(exc.detail))
-        if exc.status_code == 422:
-            loc = exc.loc if isinstance(exc, Unprocessable) else ["body"]
-            content: dict[str, Any] = {"detail": [{"loc": loc, "msg": text, "type": "value_error"}]}
-        else:
-            content = {"detail": text}
+        response = http_error_response(exc)
         collect_after_large_failure(request)
-        return JSONResponse(status_code=exc.status_code, content=content, headers=headers)
+        return response
 
 
 def _ref(name: str) -> dict[str, Any]:

@@ -41,11 +41,12 @@ _START_TAG = re.compile(r"<start>\d{2}:\d{2}</start>")
 _END_TAG = re.compile(r"<end>\d{2}:\d{2}</end>")
 
 OPEN, CLOSE = "<schedule>", "</schedule>"
+# Tag lengths as constants: `len("…")` is a call each time, and these run on every completion.
+LEN_OPEN, LEN_CLOSE, LEN_THINK, LEN_END_THINK = len(OPEN), len(CLOSE), len("<think>"), len("</think>")
 
 
 class ParsedEvent(NamedTuple):
-    """An event as written; `name` is the name as the profile compares it. `event[:3]` is the
-    (name, start, end) key of `ProblemIndex.exact`. A tuple, because thousands are built per second."""
+    """An event as written; `name` is the name as the profile compares it."""
 
     name: str
     start: str
@@ -54,15 +55,32 @@ class ParsedEvent(NamedTuple):
     end_min: int
 
 
-class Parsed(NamedTuple):
-    """What a profile reads from a completion."""
+Key = tuple[str, str, str]
 
-    events: tuple[ParsedEvent, ...]
+
+class Parsed(NamedTuple):
+    """What a profile reads from a completion, as parallel columns (one entry per event, in order).
+
+    `keys[i]` is event i's (name as the profile compares it, start, end): the key of
+    `ProblemIndex.exact`. The columns are what scoring reads; `events` builds the per-event tuples that
+    violations and other callers want, on demand (most completions never need them).
+    """
+
+    keys: tuple[Key, ...]
+    starts: tuple[int, ...]  # start of each event, in minutes
+    ends: tuple[int, ...]  # end of each event, in minutes
     format_ok: bool  # the profile's `format` component condition
     has_schedule: bool  # verdict check 1 passes
 
+    @property
+    def events(self) -> tuple[ParsedEvent, ...]:
+        new, cls = tuple.__new__, ParsedEvent
+        rows = zip(self.keys, self.starts, self.ends, strict=True)
+        return tuple([new(cls, (n, s, e, a, b)) for (n, s, e), a, b in rows])
 
-_NO_EVENTS = Parsed((), False, False)
+
+_NO_EVENTS = Parsed((), (), (), False, False)
+_new = tuple.__new__  # NamedTuple construction without the Python-level `__new__`
 
 
 def _minutes(hhmm: str) -> int:
@@ -70,61 +88,39 @@ def _minutes(hhmm: str) -> int:
     return int(h) * 60 + int(m)
 
 
-# Every ASCII `DD:DD` the event patterns can capture, converted once; other digits (the published pattern's
-# `\d` takes any Unicode digit) fall back to `_minutes`.
-_ASCII_MINUTES = {f"{h:02d}:{m:02d}": h * 60 + m for h in range(100) for m in range(100)}
+class _Minutes(dict[str, int]):
+    """Every ASCII `DD:DD` the event patterns can capture, converted once; other digits (the published
+    pattern's `\\d` takes any Unicode digit) are converted when met, and not kept."""
+
+    def __missing__(self, hhmm: str) -> int:
+        return _minutes(hhmm)
 
 
-def _events(matches: list[tuple[str, str, str]], trim: bool) -> tuple[ParsedEvent, ...]:
-    minutes, new, cls = _ASCII_MINUTES.get, tuple.__new__, ParsedEvent
-    return tuple(
-        [
-            new(
-                cls,
-                (
-                    name.strip() if trim else name,
-                    start,
-                    end,
-                    minutes(start) or _minutes(start),  # "00:00" is 0 either way
-                    minutes(end) or _minutes(end),
-                ),
-            )
-            for name, start, end in matches
-        ]
-    )
+_MINUTES = _Minutes({f"{h:02d}:{m:02d}": h * 60 + m for h in range(100) for m in range(100)})
 
 
 def last_schedule_block(text: str) -> str | None:
     """Body of the last complete `<schedule>…</schedule>` block, or None."""
     open_, close = _last_block_at(text)
-    return None if open_ < 0 else text[open_ + len(OPEN) : close]
+    return None if open_ < 0 else text[open_ + LEN_OPEN : close]
 
 
-# One or more strict events separated by white space only. An event match starting at a given position is
-# unique (each `\s*` is followed by `<`, the name stops at `<`), so this is the scan "find events left to
-# right, only white space between them", done in one call; it cannot backtrack more than linearly.
-_ONLY_EVENTS = re.compile(rf"\s*(?:{STRICT_EVENT.pattern}\s*)+")
-
-
-def _only_events(body: str) -> bool:
-    """True if `body` is one or more strict events separated by white space only."""
-    return _ONLY_EVENTS.fullmatch(body) is not None
-
-
-def _strict_format_at(text: str, open_: int, close: int) -> bool:
-    """`strict_format_ok` given the last `<schedule>` block (`open_`, `close`: where its tags start).
+def _strict_frame_at(text: str, open_: int, close: int) -> bool:
+    """`strict_format_ok` but for the block's body, given the last `<schedule>` block (`open_`, `close`:
+    where its tags start).
 
     When the format holds, the text after the reasoning is a single schedule block that ends the text
     (its body holds only events, which cannot contain `<schedule>`), so that block is the last one: the
-    check is the head before it, the tail after it and its body. The reasoning is scanned once, for
-    `think>`: its first occurrence must close the reasoning (`</think>`), not open another (`<think>`).
+    check is the head before it, the tail after it and its body (in `parse_strict`). The reasoning is
+    scanned once, for `think>`: its first occurrence must close the reasoning (`</think>`), not open
+    another (`<think>`).
     """
-    if text[close + len(CLOSE) :].strip():
+    if text[close + LEN_CLOSE :].strip():
         return False
     start = 0 if text.startswith("<think>") else len(text) - len(text.lstrip())
     if not text.startswith("<think>", start):
         return False
-    body = pos = start + len("<think>")
+    body = pos = start + LEN_THINK
     while True:
         i = text.find("think>", pos, open_)
         if i < 0:
@@ -135,11 +131,9 @@ def _strict_format_at(text: str, open_: int, close: int) -> bool:
             end = i - 2
             break
         pos = i + 1
-    if end == body or text[end + len("</think>") : open_].strip():
+    if end == body or text[end + LEN_END_THINK : open_].strip():
         return False
-    if text[body].isspace() and text[body:end].isspace():  # blank reasoning
-        return False
-    return _only_events(text[open_ + len(OPEN) : close])
+    return not (text[body].isspace() and text[body:end].isspace())  # blank reasoning
 
 
 def _last_block_at(text: str) -> tuple[int, int]:
@@ -156,19 +150,27 @@ def strict_format_ok(text: str) -> bool:
     A reasoning block of white space only counts as empty. The schedule block must hold at least one
     event (docs/contract.md section 3 defines a schedule block as holding at least one well-formed event).
     """
-    open_, close = _last_block_at(text)
-    return open_ >= 0 and _strict_format_at(text, open_, close)
+    return parse_strict(text).format_ok
 
 
 def parse_strict(text: str) -> Parsed:
     """The `default` profile's reading: events of the last schedule block, names trimmed."""
-    open_, close = _last_block_at(text)
+    close = text.rfind(CLOSE)
+    open_ = text.rfind(OPEN, 0, close) if close >= 0 else -1
     if open_ < 0:
         return _NO_EVENTS
-    events = _events(STRICT_EVENT.findall(text, open_ + len(OPEN), close), trim=True)
-    return tuple.__new__(
-        Parsed, (events, bool(events) and _strict_format_at(text, open_, close), bool(events))
-    )
+    # [text before the first event, name, start, end, text between it and the next event, name, …]: the
+    # events as `findall` finds them, and the text around them, which must be white space for the format
+    parts = STRICT_EVENT.split(text[open_ + LEN_OPEN : close])
+    if len(parts) == 1:
+        return _NO_EVENTS
+    m = _MINUTES  # plain comprehensions: with a handful of events they beat `map`
+    starts, ends = parts[2::4], parts[3::4]
+    # four parts per event, so the columns have one length; `strict=` would cost 0.2 µs a call here
+    keys = tuple(zip(map(str.strip, parts[1::4]), starts, ends))  # noqa: B905
+    only_events = not "".join(parts[::4]).strip()
+    format_ok = only_events and _strict_frame_at(text, open_, close)
+    return _new(Parsed, (keys, tuple([m[s] for s in starts]), tuple([m[e] for e in ends]), format_ok, True))
 
 
 # The published checks only ask whether fixed tokens occur in order, separated by `.*` (any gap) or `.+`
@@ -211,22 +213,37 @@ def _event_then_close(text: str, pos: int) -> tuple[bool, bool]:
 
 def _published_checks(text: str) -> tuple[bool, bool]:
     """(`published_format_ok`, `published_lenient_ok`) in one scan when both start from the same
-    `<schedule>`, which is the usual case: reasoning rarely writes the tag."""
+    `<schedule>`, which is the usual case: reasoning rarely writes the tag.
+
+    The regexes only ask whether a match exists, and any witness will do. The usual answer has one at
+    its end: the last `<schedule>` followed by an event and `</schedule>`, with a `</think>` before it.
+    That is tried first, from the end, so a well-formed answer is confirmed without scanning its
+    reasoning; only when it fails is the text searched from the start for the earliest tokens.
+    """
+    last = text.rfind(OPEN)
+    if last < 0:
+        return False, False
+    if (
+        text.startswith("<think>")
+        and _event_then_close(text, last + LEN_OPEN)[1]
+        and text.rfind("</think>", LEN_THINK + 1, last) >= 0  # `.+`: some reasoning before it
+    ):
+        return True, True  # the format's match implies the lenient one
     first = text.find(OPEN)
     if first < 0:
         return False, False
-    lenient, strict_name = _event_then_close(text, first + len(OPEN))
+    lenient, strict_name = _event_then_close(text, first + LEN_OPEN)
     if not lenient or not text.startswith("<think>"):
         return False, lenient  # the format's match implies the lenient one (a later start, larger gaps)
-    i = text.find("</think>", len("<think>") + 1)  # `.+`: at least one character of reasoning
+    i = text.find("</think>", LEN_THINK + 1)  # `.+`: at least one character of reasoning
     if i < 0:
         return False, lenient
-    open_ = text.find(OPEN, i + len("</think>"))
+    open_ = text.find(OPEN, i + LEN_END_THINK)
     if open_ < 0:
         return False, lenient
     if open_ == first:
         return strict_name, lenient
-    return _event_then_close(text, open_ + len(OPEN))[1], lenient
+    return _event_then_close(text, open_ + LEN_OPEN)[1], lenient
 
 
 def published_format_ok(text: str) -> bool:
@@ -242,6 +259,7 @@ def published_lenient_ok(text: str) -> bool:
 def parse_published(text: str) -> Parsed:
     """The `original` profile's reading: events anywhere, names exact, published checks."""
     format_ok, lenient = _published_checks(text)
-    first = text.find("<event>")  # every match starts with it; `str.find` skips the reasoning fastest
-    found = PUBLISHED_EVENT.findall(text, first) if first >= 0 else []
-    return tuple.__new__(Parsed, (_events(found, trim=False), format_ok, lenient))
+    found = PUBLISHED_EVENT.findall(text)
+    m = _MINUTES
+    starts, ends = tuple([m[s] for _, s, _ in found]), tuple([m[e] for _, _, e in found])
+    return _new(Parsed, (tuple(found), starts, ends, format_ok, lenient))

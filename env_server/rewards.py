@@ -8,7 +8,8 @@ profile touches only `PROFILES`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from operator import lt
 from typing import Any, cast
 
 from env_server.checks import Analysis, analyse, in_overlap, verdict, violations
@@ -42,6 +43,11 @@ class Profile:
     description: str
     parse: Callable[[str], Parsed]
     components: tuple[Component, ...]
+    # (name, weight, fn) of each component: what `score` reads, without attribute look-ups per item
+    terms: tuple[tuple[str, float, ComponentFn], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "terms", tuple((c.name, c.weight, c.fn) for c in self.components))
 
     @property
     def max_reward(self) -> float:
@@ -64,7 +70,7 @@ def format_component(a: Analysis, _: ProblemIndex) -> float:
 
 
 def order_component(a: Analysis, _: ProblemIndex) -> float:
-    return 1.0 if len(a.events) >= 2 and a.sorted else 0.0
+    return 1.0 if a.n_events >= 2 and a.sorted else 0.0
 
 
 def _kept_value(problem: ProblemIndex, keys: Sequence[int], inclusive: bool) -> float:
@@ -77,8 +83,10 @@ def _kept_value(problem: ProblemIndex, keys: Sequence[int], inclusive: bool) -> 
 
 def score_component(a: Analysis, problem: ProblemIndex) -> float:
     """`default`: 0 unless ≥ 2 events, all input events, none repeated; overlapping pairs dropped."""
-    if len(a.events) < 2 or not a.all_known or a.repeated:
+    if a.n_events < 2 or not a.all_known or a.repeated:
         return 0.0
+    if a.disjoint:  # nothing overlaps: nothing is dropped
+        return a.value / problem.optimal_score
     return _kept_value(problem, cast("tuple[int, ...]", a.matches), inclusive=False)  # all known
 
 
@@ -86,10 +94,16 @@ def original_score_component(a: Analysis, problem: ProblemIndex) -> float:
     """`original`: the set of distinct matched events must be as large as the parsed list and ≥ 2;
     pairs overlapping under the inclusive test (touching counts) are dropped."""
     if a.all_known and not a.repeated:
+        if a.n_events < 2:
+            return 0.0
+        # Disjoint with no two events touching: nothing is dropped. (Which events overlap another does
+        # not depend on their order, so the written order serves as well as the input order.)
+        if a.disjoint and all(map(lt, a.parsed.ends, a.parsed.starts[1:])):
+            return a.value / problem.optimal_score
         distinct: list[int] = sorted(cast("tuple[int, ...]", a.matches))  # all known: no None
     else:
         distinct = sorted({m for m in a.matches if m is not None})
-    if len(distinct) < len(a.events) or len(distinct) < 2:
+    if len(distinct) < a.n_events or len(distinct) < 2:
         return 0.0
     return _kept_value(problem, distinct, inclusive=True)
 
@@ -156,11 +170,10 @@ def score(
     the low reward it earns rather than no reward at all.
     """
     truncated = max_chars is not None and len(completion) > max_chars
-    text = completion[:max_chars] if truncated else completion
-    a = analyse(profile.parse(text), problem)
+    a = analyse(profile.parse(completion[:max_chars] if truncated else completion), problem)
     components = {}
-    for c in profile.components:
-        components[c.name] = c.weight * c.fn(a, problem)
+    for name, weight, fn in profile.terms:
+        components[name] = weight * fn(a, problem)
     v, ratio = verdict(a, problem)
     found = [] if v is _VALID else violations(a)  # valid: no rule is broken, nothing to look for
     if truncated:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,8 +28,15 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from env_server.errors import Unprocessable
+from env_server.errors import (
+    Unprocessable,
+    collect_after_large_failure,
+    http_error_response,
+    validation_error_response,
+)
 from env_server.metrics import ServiceMetrics
 from env_server.rewards import DEFAULT_PROFILE, REWARD_VERSION, WireResult, get_profile
 from env_server.scoring import (
@@ -220,19 +226,9 @@ def json_response(reward_version: str, profile: str, results: list[WireResult]) 
 
 
 def score_router(service: ScoreService) -> APIRouter:
-    """The `/v1/score` route, with `service.fast` in front of FastAPI's own request handling."""
-
-    class FastScoreRoute(APIRoute):
-        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-            validated = super().get_route_handler()
-
-            async def handler(request: Request) -> Response:
-                response = await service.fast(request)
-                return response if response is not None else await validated(request)
-
-            return handler
-
-    router = APIRouter(route_class=FastScoreRoute)
+    """The validated `/v1/score` route (and its `/score` alias): what `ScoreEndpoint` does not answer,
+    and what the OpenAPI schema documents."""
+    router = APIRouter()
 
     @router.post("/v1/score", response_model=ScoreResponse)
     @router.post("/score", response_model=ScoreResponse, summary="Score (unversioned alias of /v1/score)")
@@ -244,3 +240,66 @@ def score_router(service: ScoreService) -> APIRouter:
         return service.respond_validated(req, deadline)
 
     return router
+
+
+class ScoreEndpoint:
+    """ASGI middleware: `POST /v1/score` (and `/score`) answered by `ScoreService.fast` directly.
+
+    The fast path reads the body as bytes and writes orjson bytes, so FastAPI's routing, request and
+    dependency machinery would only add time (about as much as scoring a dozen completions). This sits
+    inside the metrics, access-control and body-limit middleware, which apply as before. A request the
+    fast path declines goes on, body replayed, to the validated route of `score_router`; an error the fast
+    path raises gets the response the app's exception handlers give it.
+    """
+
+    def __init__(self, app: ASGIApp, service: ScoreService, routes: list[BaseRoute]) -> None:
+        self.app, self.service = app, service
+        # path -> route: what the metrics label a request with (`scope["route"]`, as the router sets it)
+        self.routes = {r.path: r for r in routes if isinstance(r, APIRoute) and "POST" in (r.methods or ())}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = None
+        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
+            route = self.routes.get(scope["path"])
+        if route is None:
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # client went away
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        request = Request(scope, _replay(body, receive))
+        failed = True
+        try:
+            response = await self.service.fast(request)
+            failed = False
+        except HTTPException as exc:
+            response = http_error_response(exc)
+        except (RequestValidationError, ValidationError) as exc:
+            response = validation_error_response(exc)
+        if failed:
+            collect_after_large_failure(request)
+        if response is None:
+            await self.app(scope, _replay(body, receive), send)
+            return
+        scope["route"] = route
+        await response(scope, receive, send)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that gives `body` as one message, then whatever `receive` gives."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay

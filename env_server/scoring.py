@@ -67,11 +67,11 @@ class ProblemCache:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._items: OrderedDict[bytes, ProblemIndex] = OrderedDict()
+        self._items: OrderedDict[bytes | str, ProblemIndex] = OrderedDict()  # bytes: raw JSON; str: a spec's
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
-    def _get(self, key: bytes) -> ProblemIndex | None:
+    def _get(self, key: bytes | str) -> ProblemIndex | None:
         with self._lock:
             index = self._items.get(key)
             if index is not None:
@@ -79,7 +79,7 @@ class ProblemCache:
                 self.hits += 1
             return index
 
-    def _put(self, key: bytes, index: ProblemIndex) -> None:
+    def _put(self, key: bytes | str, index: ProblemIndex) -> None:
         with self._lock:
             self.misses += 1
             if self.size <= 0:
@@ -91,7 +91,7 @@ class ProblemCache:
     def index_raw(self, raw: dict[str, Any]) -> ProblemIndex:
         """The index of a problem given as parsed JSON; raises `ValidationError` if it is not a valid
         `ProblemSpec` (invalid problems are never cached)."""
-        key = b"r" + orjson.dumps(raw)  # key order as sent: a client sends the same problem the same way
+        key = orjson.dumps(raw)  # key order as sent: a client sends the same problem the same way
         index = self._get(key)
         if index is None:
             index = index_problem(ProblemSpec.model_validate(raw))
@@ -100,7 +100,7 @@ class ProblemCache:
 
     def index_spec(self, spec: ProblemSpec) -> ProblemIndex:
         """The index of an already validated problem."""
-        key = b"s" + spec.model_dump_json().encode()
+        key = spec.model_dump_json()  # a str never equals the bytes keys of raw problems
         index = self._get(key)
         if index is None:
             index = index_problem(spec)
