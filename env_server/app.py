@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from fastapi import FastAPI, HTTPException, Query
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from env_server.docs import install_docs
 from env_server.errors import Unprocessable, complete_openapi, install_error_handlers
@@ -24,7 +24,7 @@ from env_server.playground import install as install_playground
 from env_server.problems import gold_completion, solve
 from env_server.prompts import build_prompt
 from env_server.rewards import DEFAULT_PROFILE, PROFILES, REWARD_VERSION
-from env_server.score_api import ScoreEndpoint, ScoreService, score_router
+from env_server.score_api import ScoreEndpoint, ScoreService, replay_body, score_router
 from env_server.scoring import collector_paused
 from env_server.security import AccessControl
 from env_server.settings import Settings
@@ -80,16 +80,7 @@ class BodyLimit:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replay_body(b"".join(chunks), receive), send)
 
     async def _reject(self, send: Send) -> None:
         body = f'{{"detail":"request body over the {self.max_bytes}-byte limit"}}'.encode()

@@ -273,7 +273,7 @@ class ScoreEndpoint:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        request = Request(scope, _replay(body, receive))
+        request = Request(scope, replay_body(body, receive))
         failed = True
         try:
             response = await self.service.fast(request)
@@ -285,13 +285,13 @@ class ScoreEndpoint:
         if failed:
             collect_after_large_failure(request)
         if response is None:
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replay_body(body, receive), send)
             return
         scope["route"] = route
         await response(scope, receive, send)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay_body(body: bytes, receive: Receive) -> Receive:
     """A `receive` that gives `body` as one message, then whatever `receive` gives."""
     sent = False
 
