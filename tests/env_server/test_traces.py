@@ -124,7 +124,9 @@ def test_guided_prompt_lists_events_as_the_trace_does() -> None:
     )
     for seed in range(300):
         spec = generate_problem(seed=3, split="train", index=seed)
-        listed = build_prompt(spec, "guided")[1].content.split("\n\n")[0].removeprefix("Events by start time:\n")
+        listed = (
+            build_prompt(spec, "guided")[1].content.split("\n\n")[0].removeprefix("Events by start time:\n")
+        )
         trace = traced_completion(spec).removeprefix("<think>By start time:\n")
         assert trace.startswith(listed + "\n")
         assert len(listed.splitlines()) == len(spec.events)
