@@ -26,7 +26,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ from trainer.evaluation.records import ResultRow, RunSummary
 from trainer.evaluation.runner import Run, load_summary, run_eval, write_run
 from trainer.evaluation.stats import PairedDifference, paired_bootstrap, per_problem
 from trainer.local_service import local_service
+from trainer.model_prep import resolve_dtype
 from trainer.progress import QUIET, StepPrinter
 
 CONFIGS = Path(__file__).parent / "configs"
@@ -65,6 +66,7 @@ class LearnSettings:
     eval_size: int = 100
     eval_max_new_tokens: int = 640
     eval_batch_size: int = 50
+    dtype: str = "auto"  # weights for every phase; auto: bfloat16 where the CPU computes it natively
     sft_args: tuple[str, ...] = ()  # extra flags for the SFT phase, e.g. ("--dataset_size", "32")
     grpo_args: tuple[str, ...] = ()
     profile: str = "default"
@@ -99,7 +101,7 @@ def evaluate(
     from trainer.evaluation.hf_backend import HFBackend
 
     sampling = SamplingConfig(max_new_tokens=s.eval_max_new_tokens, temperature=0.0, seed=0)
-    backend = HFBackend(model, sampling, batch_size=s.eval_batch_size)
+    backend = HFBackend(model, sampling, batch_size=s.eval_batch_size, dtype=s.dtype)
     with bar(f"eval {name}: generating", len(problems)) as tick:
         run: Run = run_eval(
             client,
@@ -110,7 +112,7 @@ def evaluate(
             label=name,
             model=model,
             source=f"split:{s.eval_split}[:{len(problems)}]",
-            sampling=sampling.as_dict(),
+            sampling={**sampling.as_dict(), "dtype": backend.dtype},
             prompt_style=s.prompt_style,
         )
     del backend
@@ -131,7 +133,8 @@ def sft_phase(url: str, s: LearnSettings) -> Path:
     from trainer.sft import parse, run_sft
 
     args = ["--config", str(s.sft_config), "--env_url", url, "--output_dir", str(out)]
-    args += ["--model_name_or_path", s.base_model, "--prompt_style", s.prompt_style, *s.sft_args]
+    args += ["--model_name_or_path", s.base_model, "--prompt_style", s.prompt_style]
+    args += ["--dtype", s.dtype, *s.sft_args]
     script, training, model = parse(args)
     printer = StepPrinter("SFT", console=console)
     trainer = run_sft(script, training, model, callbacks=[printer], remove_callbacks=QUIET)
@@ -150,7 +153,7 @@ def grpo_phase(url: str, weights: dict[str, float], s: LearnSettings, start: Pat
 
     args = ["--config", str(s.grpo_config), "--env_url", url, "--output_dir", str(out)]
     args += ["--model_name_or_path", str(start), "--prompt_style", s.prompt_style]
-    args += ["--profile", s.profile, *s.grpo_args]
+    args += ["--profile", s.profile, "--dtype", s.dtype, *s.grpo_args]
     if any(out.glob("checkpoint-*")):
         args += ["--resume_from_checkpoint", "last"]
         console.print(f"GRPO: resuming from the last checkpoint in {out}")
@@ -206,6 +209,7 @@ def _timed(timings: dict[str, float], key: str, fn: Callable[[], Any]) -> Any:
 def learn(s: LearnSettings) -> dict[str, Any]:
     """Run every phase not yet done, then write `learning.json` and the report; returns the former."""
     s.output_dir.mkdir(parents=True, exist_ok=True)
+    s = replace(s, dtype=resolve_dtype(s.dtype, "cuda" if _cuda() else "cpu"))
     timings_path = s.output_dir / "timings.json"
     timings: dict[str, float] = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
     started = time.monotonic()
@@ -266,6 +270,7 @@ def learn(s: LearnSettings) -> dict[str, Any]:
             "decoding": "greedy",
             "max_new_tokens": s.eval_max_new_tokens,
         },
+        "dtype": s.dtype,
         "phases": {name: results[name][0].model_dump(mode="json") for name in PHASES},
         "references": {r.label: r.model_dump(mode="json") for r in refs},
         "comparisons": {k: {m: d.as_dict() for m, d in v.items()} for k, v in comparisons.items()},
@@ -282,6 +287,12 @@ def learn(s: LearnSettings) -> dict[str, Any]:
             console.print(f"{label}: {d.text()}")
     console.print(f"report: {report}")
     return learning
+
+
+def _cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
 
 
 def _resolve_base(name: str) -> str:

@@ -59,6 +59,14 @@ def learn(
     eval_size: Annotated[int, typer.Option("--eval_size", help="Held-out problems.")] = 100,
     eval_max_new_tokens: Annotated[int, typer.Option("--eval_max_new_tokens")] = 640,
     eval_batch_size: Annotated[int, typer.Option("--eval_batch_size", help="Prompts per generate.")] = 50,
+    dtype: Annotated[
+        str,
+        typer.Option(
+            "--dtype",
+            help="Weights in every phase: float32, bfloat16, or auto (bfloat16 where the CPU or GPU "
+            "computes it natively, else float32).",
+        ),
+    ] = "auto",
     sft_args: Annotated[
         str, typer.Option("--sft_args", help='Extra SFT flags, e.g. "--dataset_size 64".')
     ] = "",
@@ -88,6 +96,7 @@ def learn(
             eval_size=eval_size,
             eval_max_new_tokens=eval_max_new_tokens,
             eval_batch_size=eval_batch_size,
+            dtype=dtype,
             sft_args=tuple(shlex.split(sft_args)),
             grpo_args=tuple(shlex.split(grpo_args)),
         )

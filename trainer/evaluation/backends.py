@@ -104,8 +104,8 @@ def make_backend(
     **options: Any,
 ) -> Backend:
     """Build backend `kind`. Model backends need `model`; `options` are backend-specific
-    (`batch_size`, `device` for hf; `base_url`, `api_key`, `concurrency`, `timeout`, `max_retries` for
-    openai; `tensor_parallel_size`, `gpu_memory_utilization` for vllm)."""
+    (`batch_size`, `device`, `dtype` for hf; `base_url`, `api_key`, `concurrency`, `timeout`,
+    `max_retries` for openai; `tensor_parallel_size`, `gpu_memory_utilization` for vllm)."""
     sampling = sampling or SamplingConfig()
     if kind in REFERENCE_BACKENDS:
         return make_reference(kind, client)
@@ -117,7 +117,11 @@ def make_backend(
         from trainer.evaluation.hf_backend import HFBackend
 
         return HFBackend(
-            model, sampling, batch_size=options.get("batch_size", 8), device=options.get("device")
+            model,
+            sampling,
+            batch_size=options.get("batch_size", 8),
+            device=options.get("device"),
+            dtype=options.get("dtype", "auto"),
         )
     if kind == "openai":
         from trainer.evaluation.openai_backend import OpenAIBackend

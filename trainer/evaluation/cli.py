@@ -153,6 +153,14 @@ def eval_cmd(
     seed: Annotated[int, typer.Option("--seed")] = 0,
     batch_size: Annotated[int, typer.Option("--batch_size", help="hf: prompts per generate call.")] = 8,
     device: Annotated[str | None, typer.Option("--device", help="hf: cuda, cpu, …; default auto.")] = None,
+    dtype: Annotated[
+        str,
+        typer.Option(
+            "--dtype",
+            help="hf: float32, bfloat16, or auto (bfloat16 on a GPU or a CPU with native bf16, "
+            "else float32).",
+        ),
+    ] = "auto",
     base_url: Annotated[
         str | None, typer.Option("--base_url", help="openai: e.g. http://host:8001/v1")
     ] = None,
@@ -199,6 +207,7 @@ def eval_cmd(
             sampling=sampling,
             batch_size=batch_size,
             device=device,
+            dtype=dtype,
             base_url=base_url,
             api_key=api_key,
             concurrency=concurrency,
@@ -209,6 +218,8 @@ def eval_cmd(
     except (BackendUnavailableError, ValueError, OSError) as e:  # OSError: a model path or hub id not found
         raise _fail(str(e)) from None
     settings = sampling.as_dict() if backend not in REFERENCE_BACKENDS else {}
+    if getattr(runner, "dtype", None):
+        settings["dtype"] = runner.dtype
     n = len(problems)
     with _bars((f"{label}: generating", n), ("scoring", n)) as (gen, sc):
         run = run_eval(
