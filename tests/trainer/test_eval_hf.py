@@ -53,3 +53,45 @@ def test_adapter_without_base_is_explained(tmp_path: Path) -> None:
     (tmp_path / "adapter_config.json").write_text(json.dumps({"r": 2}))
     with pytest.raises(ValueError, match="base_model_name_or_path"):
         adapter_base(str(tmp_path))
+
+
+def test_adapter_is_merged_and_answers_as_unmerged(
+    tiny_model_dir: Path, adapter_dir: Path, tmp_path: Path
+) -> None:
+    """The backend merges an adapter into its base for speed; greedy answers stay those of the live adapter."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from trainer.evaluation.hf_backend import HFBackend
+
+    live = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)), str(adapter_dir)
+    )
+    # the random adapter's B is zero at init: give it weights so that merging has something to get wrong
+    torch.manual_seed(0)
+    for name, param in live.named_parameters():
+        if "lora_B" in name:
+            param.data.normal_(0, 0.05)
+    live.save_pretrained(str(tmp_path))
+    merged = HFBackend(str(tmp_path), SamplingConfig(max_new_tokens=8), device="cpu", dtype="float32")
+    assert not isinstance(merged.model, PeftModel)
+    ids = torch.tensor([[1, 2, 3, 4, 5, 6]])
+    with torch.inference_mode():
+        expected = live.eval().generate(input_ids=ids, max_new_tokens=8, do_sample=False, pad_token_id=0)
+        got = merged.model.generate(input_ids=ids, max_new_tokens=8, do_sample=False, pad_token_id=0)
+        plain = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)).eval()
+        base = plain.generate(input_ids=ids, max_new_tokens=8, do_sample=False, pad_token_id=0)
+    assert not torch.equal(expected, base)  # the adapter changes the answer...
+    assert torch.equal(expected, got)  # ...and merged, it changes it the same way
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_hf_backend_loads_the_dtype_asked_for(tiny_model_dir: Path, dtype: str) -> None:
+    import torch
+
+    from trainer.evaluation.hf_backend import HFBackend
+
+    backend = HFBackend(str(tiny_model_dir), SAMPLING, device="cpu", dtype=dtype)
+    assert backend.dtype == dtype
+    assert {p.dtype for p in backend.model.parameters()} == {getattr(torch, dtype)}

@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import LiveServer
 from trainer.env_card import read_card
 from trainer.learn import PHASES, LearnSettings, learn
+from trainer.model_prep import resolve_dtype
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
 
@@ -65,6 +66,9 @@ def test_learn_runs_every_phase_and_resumes(
     assert [s["step"] for s in steps] == [1, 2]
     assert all("rewards/format/mean" in s and "frac_reward_zero_std" in s for s in steps)
     assert learning["component_weights"] == {"format": 10.0, "order": 20.0, "score": 70.0}
+    # one weight dtype for every phase: `auto` resolved once, as this CPU computes best
+    assert learning["dtype"] == resolve_dtype("auto", "cpu")
+    assert all(learning["phases"][n]["sampling"]["dtype"] == learning["dtype"] for n in PHASES)
 
     report = (out / "report.md").read_text()
     for chart in ("grpo_rewards.png", "valid_and_score.png", "failures.png"):
