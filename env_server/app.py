@@ -6,6 +6,7 @@ uvicorn runs (`--factory`), reading `Settings` from the environment in each work
 
 from __future__ import annotations
 
+import gc
 import logging
 from typing import Annotated, Literal
 
@@ -217,7 +218,11 @@ def app_factory() -> FastAPI:
     """Entry point for `uvicorn --factory env_server.app:app_factory` (settings from `SCHED_*`).
 
     The served problems then live as long as the process: they are moved out of the cyclic garbage
-    collector's full scans (`long_lived`), which would otherwise pause every request in the worker."""
-    app = create_app(Settings())
+    collector's full scans (`long_lived`), which would otherwise pause every request in the worker. The
+    young generation is collected every `gc_young_threshold` allocations instead of Python's 700: the
+    worker process is the service's own, so its collector can be tuned for it."""
+    settings = Settings()
+    app = create_app(settings)
     long_lived()
+    gc.set_threshold(settings.gc_young_threshold, *gc.get_threshold()[1:])
     return app

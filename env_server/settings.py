@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     problem_cache_size: int = Field(
         default=8192, ge=0, description="Distinct inline problems whose scoring index is kept in memory."
     )
+    gc_young_threshold: int = Field(
+        default=50_000,
+        ge=1,
+        description="Allocations between two young-generation garbage collections in a served worker "
+        "(Python's default: 700). Scoring a batch allocates many short-lived objects; fewer collections "
+        "make a batch of 64 inline problems about 10 % faster.",
+    )
     offload_body_bytes: int = Field(
         default=256 * 1024,
         ge=0,

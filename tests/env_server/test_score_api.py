@@ -201,3 +201,21 @@ def test_collector_paused_nests_and_restores() -> None:
             assert not gc.isenabled()
         assert not gc.isenabled()
     assert gc.isenabled()
+
+
+def test_served_worker_collects_young_garbage_less_often(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`app_factory` (what each uvicorn worker runs) tunes the worker's collector from the settings;
+    `create_app` alone, for embedding the app, leaves the host process's collector as it is."""
+    from env_server.app import app_factory
+
+    for key, value in {**SMALL, "gc_young_threshold": 12_345}.items():
+        monkeypatch.setenv(f"SCHED_{key.upper()}", str(value))
+    before = gc.get_threshold()
+    try:
+        create_app(Settings())
+        assert gc.get_threshold() == before
+        app_factory()
+        assert gc.get_threshold() == (12_345, *before[1:])
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
