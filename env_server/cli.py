@@ -41,9 +41,11 @@ def serve(
     s = Settings()
     if s.workers > 1:
         _multiprocess_metrics_dir()
+    from env_server.native import describe
+
     console.print(
         f"serving on http://{s.host}:{s.port} with {s.workers} worker(s); playground at /playground, "
-        "API docs at /docs, metrics at /metrics"
+        f"API docs at /docs, metrics at /metrics; scoring core {describe()}"
     )
     uvicorn.run(
         "env_server.app:app_factory",

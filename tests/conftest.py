@@ -16,7 +16,20 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from env_server.app import create_app
+from env_server.native import stale
 from env_server.settings import Settings
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse to test stale compiled code: a core module edited after `make native` compiled it."""
+    old = stale()
+    if old:
+        pytest.exit(
+            f"env_server/{old[0]}.py is newer than its compiled module: run `make native` "
+            "(or `python -m env_server.native --clean` to test the pure-Python core)",
+            returncode=4,
+        )
+
 
 SMALL = {"train_size": 64, "test_size": 16, "seed": 0}
 

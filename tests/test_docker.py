@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+import tomllib
 import yaml
 
 from env_server.settings import Settings
@@ -112,8 +113,33 @@ def test_images_cache_dependencies_and_run_as_non_root(name: str) -> None:
     assert exec_form(next(r for w, r in ins if w == "CMD"))
 
 
+def stages(instructions: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
+    """The build stages, each from its FROM."""
+    out: list[list[tuple[str, str]]] = []
+    for word, rest in instructions:
+        if word == "FROM":
+            out.append([])
+        out[-1].append((word, rest))
+    return out
+
+
+def test_env_image_compiles_the_core_in_a_build_stage() -> None:
+    native, service = stages(dockerfile("Dockerfile.env"))
+    assert native[0] == ("FROM", "python:3.11-slim AS native")
+    runs = [r for w, r in native if w == "RUN"]
+    assert any("gcc" in r for r in runs)
+    # the command `make install` runs, made strict: an image without the compiled core fails to build
+    assert runs[-1] == "python -m env_server.native --require"
+    assert ("COPY", "--from=native /app/env_server/*.so ./env_server/") in service
+    assert not any(w == "RUN" and "gcc" in r for w, r in service)  # no compiler in the service image
+    copy = service.index(("COPY", "--from=native /app/env_server/*.so ./env_server/"))
+    assert service[copy + 1] == ("RUN", "pip install --no-deps . && rm -rf build *.egg-info")
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert "*.so" in data["env_server"]  # so that `pip install .` puts them in the wheel
+
+
 def test_env_image() -> None:
-    ins = dockerfile("Dockerfile.env")
+    ins = stages(dockerfile("Dockerfile.env"))[-1]
     assert ins[0] == ("FROM", "python:3.11-slim")
     assert "python pyproject_deps.py >" in ins[index_of(ins, "RUN", "pyproject_deps.py")][1]  # no extras
     assert not any(w == "COPY" and "trainer" in r for w, r in ins)

@@ -1,0 +1,112 @@
+"""The scoring core, compiled: `python -m env_server.native` builds it with mypyc, in place.
+
+`parsing`, `checks` and `rewards` are plain, fully typed Python. mypyc compiles each into a C extension
+next to its source (`env_server/parsing.cpython-311-x86_64-linux-gnu.so`, …), which Python imports in
+preference to the `.py`. The results are the same bit for bit (the reward digest, the property test
+against the published code and gold = 100 run on whichever is loaded); the compiled core scores about
+1.3× as fast, and a batch of 64 over HTTP about 1.2× (docs/benchmarks.md).
+
+`make install` and `Dockerfile.env` run this module; without a C compiler it says so and the service
+runs the same code as pure Python. A compiled module older than its source would be stale code:
+`stale()` names them, the test suite refuses to run with one, and `make native` rebuilds.
+
+    python -m env_server.native            # build; exit 0 even when it cannot (pure Python then)
+    python -m env_server.native --require  # exit 1 unless every module was compiled
+    python -m env_server.native --status   # what is loaded: compiled or pure Python
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.machinery
+import subprocess
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent
+CORE = ("parsing", "checks", "rewards")
+
+
+def compiled_files(module: str, package: Path = PACKAGE) -> list[Path]:
+    """The extension files mypyc makes for `module` (the module and its `__mypyc` runtime library)."""
+    names = (module, f"{module}__mypyc")
+    return [package / f"{n}{suffix}" for n in names for suffix in importlib.machinery.EXTENSION_SUFFIXES]
+
+
+def stale(package: Path = PACKAGE) -> list[str]:
+    """Core modules with a compiled file older than their source: Python would import old code.
+
+    Only in a source checkout (a `pyproject.toml` beside the package), where sources get edited; an
+    installed package's file times say nothing about which was built from which."""
+    if not (package.parent / "pyproject.toml").is_file():
+        return []
+    out = []
+    for module in CORE:
+        source = (package / f"{module}.py").stat().st_mtime
+        if any(f.is_file() and f.stat().st_mtime < source for f in compiled_files(module, package)):
+            out.append(module)
+    return out
+
+
+def status() -> dict[str, bool]:
+    """Core module → whether the loaded module is the compiled one."""
+    loaded = {m: importlib.import_module(f"env_server.{m}") for m in CORE}
+    return {m: not str(mod.__file__).endswith(".py") for m, mod in loaded.items()}
+
+
+def describe() -> str:
+    """One line for the service's start-up log."""
+    done = status()
+    if all(done.values()):
+        text = "compiled (mypyc)"
+    elif any(done.values()):
+        text = "partly compiled: " + ", ".join(m for m, ok in done.items() if ok)
+    else:
+        text = "pure Python (`python -m env_server.native` compiles it)"
+    old = stale()
+    return f"{text}; STALE, rebuild with `make native`: {', '.join(old)}" if old else text
+
+
+def clean(package: Path = PACKAGE) -> None:
+    for module in CORE:
+        for f in compiled_files(module, package):
+            f.unlink(missing_ok=True)
+
+
+def build(package: Path = PACKAGE) -> list[str]:
+    """Compile every core module in place, one at a time; returns the modules that failed."""
+    clean(package)  # a failed build must not leave an older compiled module in front of the new source
+    failed = []
+    for module in CORE:
+        cmd = [sys.executable, "-m", "mypyc", f"{package.name}/{module}.py"]
+        done = subprocess.run(cmd, cwd=package.parent, capture_output=True, text=True)
+        if done.returncode != 0:
+            failed.append(module)
+            sys.stderr.write(done.stdout[-2000:] + done.stderr[-2000:])
+    return failed
+
+
+def main(argv: list[str] | None = None) -> int:
+    cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cli.add_argument("--require", action="store_true", help="exit 1 unless every module compiled")
+    cli.add_argument("--status", action="store_true", help="print what is loaded; build nothing")
+    cli.add_argument("--clean", action="store_true", help="remove the compiled modules")
+    opts = cli.parse_args(argv)
+    if opts.status:
+        print(f"scoring core: {describe()}")
+        return 0
+    if opts.clean:
+        clean()
+        return 0
+    failed = build()
+    if failed:
+        print(f"mypyc could not compile {', '.join(failed)}: the scoring core runs as pure Python there")
+        clean()
+        return 1 if opts.require else 0
+    print(f"scoring core compiled with mypyc: {', '.join(CORE)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

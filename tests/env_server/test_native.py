@@ -1,0 +1,78 @@
+"""The compiled scoring core (`env_server.native`): what is loaded, stale builds, failed builds.
+
+Whether the core is compiled or not, the reward tests (digest, property test against the published code,
+gold = 100) run on whatever is loaded; after `make install` on a machine with a C compiler that is the
+compiled core, which these tests check too.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from env_server import native
+
+
+def test_what_is_built_is_what_is_loaded() -> None:
+    built = {m: any(f.is_file() for f in native.compiled_files(m)) for m in native.CORE}
+    assert native.status() == built
+    assert native.stale() == []  # conftest refuses to start otherwise
+    assert native.describe().startswith("compiled (mypyc)" if all(built.values()) else "pure Python")
+
+
+def _package(tmp_path: Path) -> Path:
+    """A source checkout's layout: `pyproject.toml` and the package with the core's sources."""
+    (tmp_path / "pyproject.toml").write_text("")
+    package = tmp_path / "pkg"
+    package.mkdir()
+    for module in native.CORE:
+        (package / f"{module}.py").write_text("x = 1\n")
+    return package
+
+
+def test_a_compiled_module_older_than_its_source_is_stale(tmp_path: Path) -> None:
+    package = _package(tmp_path)
+    assert native.stale(package) == []  # nothing compiled: nothing stale
+    for module in native.CORE:
+        for f in native.compiled_files(module, package)[:1]:
+            f.write_bytes(b"")
+    assert native.stale(package) == []  # compiled after the sources were written
+    source = package / "checks.py"
+    later = source.stat().st_mtime + 10
+    os.utime(source, (later, later))
+    assert native.stale(package) == ["checks"]
+    (tmp_path / "pyproject.toml").unlink()
+    assert native.stale(package) == []  # installed, not a checkout: file times mean nothing
+
+
+def test_a_failed_build_leaves_no_compiled_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    package = _package(tmp_path)
+    old = native.compiled_files("parsing", package)[0]
+    old.write_bytes(b"an earlier build")
+    calls: list[list[str]] = []
+
+    def fail(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 1, "", "error: no C compiler\n")
+
+    monkeypatch.setattr(native.subprocess, "run", fail)
+    monkeypatch.setattr(native, "PACKAGE", package)
+    assert native.build(package) == list(native.CORE)
+    assert [c[-1] for c in calls] == [f"pkg/{m}.py" for m in native.CORE]
+    assert all(c[:3] == [sys.executable, "-m", "mypyc"] for c in calls)
+    assert not old.exists()  # an older build never stays in front of the new source
+
+
+def test_cli_status_and_require(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    assert native.main(["--status"]) == 0
+    assert capsys.readouterr().out.startswith("scoring core: ")
+    monkeypatch.setattr(native, "build", lambda package=native.PACKAGE: ["rewards"])
+    monkeypatch.setattr(native, "clean", lambda package=native.PACKAGE: None)
+    assert native.main([]) == 0  # make install goes on: the service runs as pure Python
+    assert native.main(["--require"]) == 1  # the container build stops instead
+    assert "pure Python" in capsys.readouterr().out
