@@ -152,7 +152,8 @@ def native_bf16(device: str = "cpu") -> bool:
 
     On such CPUs bfloat16 weights train and generate about twice as fast as float32 (measured here on a
     2-core AVX512-BF16 machine: a LoRA step on 4 × 650 tokens 15 s → 8 s, greedy decoding at batch 8
-    0.17 → 0.09 s per token). Elsewhere bfloat16 is emulated and slower, so float32 stays the choice.
+    0.17 → 0.09 s per token). Elsewhere bfloat16 may be emulated in software (not measured here), so
+    float32 stays the choice.
     """
     import torch
 
