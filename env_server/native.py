@@ -3,8 +3,9 @@
 `parsing`, `checks` and `rewards` are plain, fully typed Python. mypyc compiles each into a C extension
 next to its source (`env_server/parsing.cpython-311-x86_64-linux-gnu.so`, …), which Python imports in
 preference to the `.py`. The results are the same bit for bit (the reward digest, the property test
-against the published code and gold = 100 run on whichever is loaded); the compiled core scores about
-1.3× as fast, and a batch of 64 over HTTP about 1.2× (docs/benchmarks.md).
+against the published code and gold = 100 run on whichever is loaded, and the digest also on a copy of
+the sources without the extensions); the compiled core scores about 1.3× as fast, and a batch of 64
+over HTTP about 1.2× (docs/benchmarks.md).
 
 `make install` and `Dockerfile.env` run this module; without a C compiler it says so and the service
 runs the same code as pure Python. A compiled module older than its source would be stale code:

@@ -76,3 +76,34 @@ def test_cli_status_and_require(monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     assert native.main([]) == 0  # make install goes on: the service runs as pure Python
     assert native.main(["--require"]) == 1  # the container build stops instead
     assert "pure Python" in capsys.readouterr().out
+
+
+PURE_DIGEST = """
+import env_server.parsing, env_server.checks, env_server.rewards
+from tests.env_server.test_reward_digest import EXPECTED, canonical, core_results, digest
+loaded = [m.__file__ for m in (env_server.parsing, env_server.checks, env_server.rewards)]
+assert all(f.endswith(".py") for f in loaded), loaded
+assert digest([f"{n} {canonical(r)}" for n, r in core_results()]) == EXPECTED
+print("pure", len(core_results()))
+"""
+
+
+def test_the_pure_python_core_gives_the_pinned_digest_too(tmp_path: Path) -> None:
+    """The suite runs on the compiled core when one is built; the same sources as pure Python must give
+    the same pinned results (a copy of the sources without the extensions, in a fresh interpreter)."""
+    import shutil
+
+    root = native.PACKAGE.parent
+    for name in ("env_server", "shared_schema", "tests"):
+        shutil.copytree(root / name, tmp_path / name, ignore=shutil.ignore_patterns("*.so", "__pycache__"))
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", PURE_DIGEST],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.startswith("pure ")
