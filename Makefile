@@ -25,9 +25,9 @@ $(VENV)/.native: $(VENV)/.installed $(CORE)
 	$(BIN)/python -m env_server.native
 	touch $@
 
-native: $(VENV)/.installed
-	$(BIN)/python -m env_server.native
-	touch $(VENV)/.native
+native: $(VENV)/.installed  # rebuild now, whatever the timestamps say
+	rm -f $(VENV)/.native
+	$(MAKE) $(VENV)/.native
 
 demo: install
 	$(BIN)/python -m trainer.demo

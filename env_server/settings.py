@@ -52,7 +52,7 @@ class Settings(BaseSettings):
         ge=1,
         description="Allocations between two young-generation garbage collections in a served worker "
         "(Python's default: 700). Scoring a batch allocates many short-lived objects; fewer collections "
-        "make a batch of 64 inline problems about 10 % faster.",
+        "make a batch of 64 inline problems 10-20 % faster.",
     )
     offload_body_bytes: int = Field(
         default=256 * 1024,

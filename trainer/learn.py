@@ -112,7 +112,7 @@ def evaluate(
             label=name,
             model=model,
             source=f"split:{s.eval_split}[:{len(problems)}]",
-            sampling={**sampling.as_dict(), "dtype": backend.dtype},
+            sampling=sampling.as_dict(),
             prompt_style=s.prompt_style,
         )
     del backend

@@ -218,8 +218,6 @@ def eval_cmd(
     except (BackendUnavailableError, ValueError, OSError) as e:  # OSError: a model path or hub id not found
         raise _fail(str(e)) from None
     settings = sampling.as_dict() if backend not in REFERENCE_BACKENDS else {}
-    if getattr(runner, "dtype", None):
-        settings["dtype"] = runner.dtype
     n = len(problems)
     with _bars((f"{label}: generating", n), ("scoring", n)) as (gen, sc):
         run = run_eval(

@@ -134,6 +134,9 @@ def run_eval(
         for p, g in zip(problems, generations, strict=True)
     ]
     meta.setdefault("backend", backend.kind)
+    dtype = getattr(backend, "dtype", None)  # model backends that load weights say in which dtype
+    if dtype and "sampling" in meta:
+        meta["sampling"] = {**meta["sampling"], "dtype": dtype}
     return _finish(client, rows, [p.served for p in problems], profile, started, score_progress, meta)
 
 
