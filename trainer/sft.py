@@ -25,6 +25,7 @@ from typing import Any
 from trainer.env_card import write_card
 from trainer.env_client import EnvClient, EnvUnavailableError
 from trainer.model_prep import resolve_model
+from trainer.trl_cpu import compact_lm_head_on_cpu
 
 log = logging.getLogger("trainer.sft")
 
@@ -94,6 +95,7 @@ def run_sft(
     """
     from trl import SFTTrainer, get_peft_config
 
+    compact_lm_head_on_cpu()
     with EnvClient.from_url(script_args.env_url, timeout=script_args.env_timeout) as client:
         health = client.wait_until_healthy(timeout=script_args.env_health_timeout)
         dataset = build_sft_dataset(

@@ -27,6 +27,7 @@ from trainer.env_card import trained_prompt_style, write_card
 from trainer.env_client import EnvClient, EnvUnavailableError
 from trainer.model_prep import resolve_model
 from trainer.rewards import EnvScorer
+from trainer.trl_cpu import compact_lm_head_on_cpu
 
 log = logging.getLogger("trainer.train")
 
@@ -168,6 +169,7 @@ def run(
     import torch
     from trl import GRPOTrainer, get_peft_config
 
+    compact_lm_head_on_cpu()
     client = EnvClient.from_url(
         script_args.env_url,
         timeout=script_args.env_timeout,
