@@ -166,8 +166,13 @@ def _client(port: int, body: bytes, n_items: int, seconds: float, start: float, 
     q.put(lat)
 
 
-def process_load(port: int, body: dict[str, Any], clients: int, seconds: float) -> tuple[float, list[float]]:
-    """(requests/s, latencies) of `clients` processes sending `body` back to back for `seconds`."""
+def process_load(
+    port: int, body: dict[str, Any], clients: int, seconds: float, server_pid: int | None = None
+) -> tuple[float, list[float], list[int]]:
+    """(requests/s, latencies, connections per server worker) of `clients` processes sending `body` back
+    to back for `seconds`. The split is read from the server's worker processes halfway through (empty
+    without `server_pid`): each client keeps one connection, and the kernel gives each new connection to
+    whichever worker accepts first, so 8 clients can land 4/4 or 6/2, and a worker with 6 queues 6."""
     raw = json.dumps(body).encode()
     q: Any = mp.get_context("fork").Queue()
     start = time.time() + 1.0
@@ -179,10 +184,28 @@ def process_load(port: int, body: dict[str, Any], clients: int, seconds: float) 
     ]
     for p in procs:
         p.start()
+    split: list[int] = []
+    if server_pid is not None:
+        time.sleep(max(0.0, start + seconds / 2 - time.time()))
+        split = connections_per_worker(server_pid, port)
     lat = [x for _ in procs for x in q.get()]
     for p in procs:
         p.join()
-    return len(lat) / seconds, lat
+    return len(lat) / seconds, lat, split
+
+
+def connections_per_worker(server_pid: int, port: int) -> list[int]:
+    """Established connections to `port` held by each worker process of the server, largest first."""
+    import psutil  # installed with accelerate; only this diagnostic needs it
+
+    counts = []
+    for worker in psutil.Process(server_pid).children(recursive=True):
+        try:
+            conns = worker.net_connections(kind="tcp")
+        except psutil.Error:
+            continue
+        counts.append(sum(c.status == "ESTABLISHED" and c.laddr.port == port for c in conns))
+    return sorted(counts, reverse=True)
 
 
 # 5. Large requests vs /health -------------------------------------------------------------------------
@@ -282,6 +305,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=3.0, help="measuring time per figure")
     ap.add_argument("--b1-clients", type=int, default=4, help="client processes for the batch-1 figure")
     ap.add_argument("--skip-large", action="store_true", help="skip section 5")
+    ap.add_argument("--rounds", type=int, default=1, help="repeat section 4 (new connections each round)")
     args = ap.parse_args()
     pairs = realistic_pairs(400)
     print(f"completions: {len(pairs)}, mean {statistics.mean(len(t) for _, t in pairs):.0f} chars")
@@ -320,20 +344,22 @@ def main() -> None:
     try:
         port = int(server.url.rsplit(":", 1)[1])
         one = {"items": [{"problem_id": pairs[0][0].id, "completion": pairs[0][1]}]}
-        rps, lat = process_load(port, one, args.b1_clients, args.seconds)
+        rps, lat, _ = process_load(port, one, args.b1_clients, args.seconds)
         print(
             f"\n3. batch 1, 2 workers, {args.b1_clients} client processes (target >= 2,500 req/s, p99 < 5 ms)"
         )
         print(f"  {rps:,.0f} req/s  p50 {pct(lat, 50):.2f} ms  p99 {pct(lat, 99):.2f} ms")
         one_inline = {"items": [{"problem": wire_problem(pairs[0][0]), "completion": pairs[0][1]}]}
-        rps, lat = process_load(port, one_inline, args.b1_clients, args.seconds)
+        rps, lat, _ = process_load(port, one_inline, args.b1_clients, args.seconds)
         print(f"  inline problem: {rps:,.0f} req/s  p50 {pct(lat, 50):.2f} ms  p99 {pct(lat, 99):.2f} ms")
         print("\n4. batch 64, 2 workers, 8 client processes (target p99 < 10 ms)")
-        for name, body in (("inline problems", inline), ("problem_id items", by_id)):
-            rps, lat = process_load(port, body, 8, args.seconds)
-            print(
-                f"  {name:18} {rps * 64:>9,.0f} compl/s  p50 {pct(lat, 50):.2f} ms  p99 {pct(lat, 99):.2f} ms"
-            )
+        for _ in range(args.rounds):
+            for name, body in (("inline problems", inline), ("problem_id items", by_id)):
+                rps, lat, split = process_load(port, body, 8, args.seconds, server.process.pid)
+                print(
+                    f"  {name:18} {rps * 64:>9,.0f} compl/s  p50 {pct(lat, 50):.2f} ms  "
+                    f"p99 {pct(lat, 99):.2f} ms  connections per worker {'/'.join(map(str, split))}"
+                )
     finally:
         server.stop()
 

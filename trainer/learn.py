@@ -21,7 +21,6 @@ resumes from its last checkpoint, so the command can simply be repeated after an
 
 from __future__ import annotations
 
-import gc
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -45,6 +44,7 @@ from trainer.evaluation.stats import PairedDifference, paired_bootstrap, per_pro
 from trainer.local_service import local_service
 from trainer.model_prep import resolve_dtype
 from trainer.progress import QUIET, StepPrinter
+from trainer.trl_cpu import release_freed_memory
 
 CONFIGS = Path(__file__).parent / "configs"
 PHASES = ("base", "sft", "grpo")
@@ -116,7 +116,7 @@ def evaluate(
             prompt_style=s.prompt_style,
         )
     del backend
-    gc.collect()
+    release_freed_memory()
     write_run(run, out)
     return run.summary, run.rows
 
@@ -140,7 +140,7 @@ def sft_phase(url: str, s: LearnSettings) -> Path:
     trainer = run_sft(script, training, model, callbacks=[printer], remove_callbacks=QUIET)
     _write_json(out / "log_history.json", trainer.state.log_history)
     del trainer
-    gc.collect()
+    release_freed_memory()
     return out
 
 
@@ -162,7 +162,7 @@ def grpo_phase(url: str, weights: dict[str, float], s: LearnSettings, start: Pat
     trainer = run(script, training, model, callbacks=[printer], remove_callbacks=QUIET)
     _write_json(out / "log_history.json", trainer.state.log_history)
     del trainer
-    gc.collect()
+    release_freed_memory()
     return out
 
 

@@ -25,7 +25,7 @@ from typing import Any
 from trainer.env_card import write_card
 from trainer.env_client import EnvClient, EnvUnavailableError
 from trainer.model_prep import resolve_model
-from trainer.trl_cpu import compact_lm_head_on_cpu
+from trainer.trl_cpu import compact_lm_head_on_cpu, memory_release_callback
 
 log = logging.getLogger("trainer.sft")
 
@@ -123,7 +123,7 @@ def run_sft(
         args=training_args,
         train_dataset=dataset.remove_columns("problem_id"),
         peft_config=get_peft_config(model_args),
-        callbacks=list(callbacks) or None,
+        callbacks=[*callbacks, memory_release_callback()],
     )
     for callback in remove_callbacks:
         trainer.remove_callback(callback)

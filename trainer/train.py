@@ -27,7 +27,7 @@ from trainer.env_card import trained_prompt_style, write_card
 from trainer.env_client import EnvClient, EnvUnavailableError
 from trainer.model_prep import resolve_model
 from trainer.rewards import EnvScorer
-from trainer.trl_cpu import compact_lm_head_on_cpu
+from trainer.trl_cpu import compact_lm_head_on_cpu, memory_release_callback
 
 log = logging.getLogger("trainer.train")
 
@@ -228,7 +228,7 @@ def run(
         args=training_args,
         train_dataset=dataset,
         peft_config=get_peft_config(model_args),
-        callbacks=list(callbacks) or None,
+        callbacks=[*callbacks, memory_release_callback()],
         **trainer_kwargs,
     )
     for callback in remove_callbacks:

@@ -1,12 +1,12 @@
-"""Make TRL's fused LM head score only the labelled positions on a CPU, as it already does on a GPU.
+"""Training on a CPU: TRL's fused LM head on labelled positions only, and freed memory given back.
 
-TRL 1.x trains SFT and GRPO through `add_fused_lm_head`: the loss needs the log-probability of each
-completion token, and the head computes it in tiles without building the full `(tokens, vocabulary)`
-logits. On devices with Triton (CUDA, XPU) it projects only the positions whose label is not `-100`.
-Elsewhere it projects *every* position, prompt and padding included, because on compiled backends such
-as Neuron a changing number of positions would recompile the tiles each batch. A CPU in eager mode
-recompiles nothing, so it pays for the prompt for no reason: with `guided` prompts, about 45 % of an
-SFT sample's tokens and more of a GRPO batch (padding to the longest completion).
+**The LM head.** TRL 1.x trains SFT and GRPO through `add_fused_lm_head`: the loss needs the
+log-probability of each completion token, and the head computes it in tiles without building the full
+`(tokens, vocabulary)` logits. On devices with Triton (CUDA, XPU) it projects only the positions whose
+label is not `-100`. Elsewhere it projects *every* position, prompt and padding included, because on
+compiled backends such as Neuron a changing number of positions would recompile the tiles each batch. A
+CPU in eager mode recompiles nothing, so it pays for the prompt for no reason: with `guided` prompts,
+about 45 % of an SFT sample's tokens and more of a GRPO batch (padding to the longest completion).
 
 `compact_lm_head_on_cpu()` makes the head take the compact path on a CPU as well. The tiles are then
 computed by the same torch code on fewer rows, so the loss, the per-token log-probabilities and the
@@ -16,13 +16,26 @@ LoRA step on four traced answers (bfloat16, 2 cores): 15–17 s → 8–10 s (do
 It replaces one name in `trl.trainer.utils`, the predicate that chooses the compact path, and nothing
 else; the kernels keep choosing Triton or torch for themselves. If a TRL release changes that code,
 the patch logs why it is not applied and training runs as TRL ships it.
+
+**Freed memory.** A CPU training step allocates and frees tensors of a new shape every time (each batch
+has its own lengths). glibc's allocator keeps much of what is freed in its heaps instead of returning it
+to the system, and the process grows step after step: `make learn` was killed by the kernel for lack of
+memory at GRPO step 28 with 24 GB resident on this 24 GB machine, while what was actually in use after a
+step was under 1 GB (`malloc_trim` brought 4.2–4.6 GB back to 0.9–1.0 GB after every step of a smaller
+probe). `ReleaseFreedMemory`, a trainer callback, collects garbage and calls `malloc_trim(0)` after each
+step (tens of milliseconds against a step of seconds); `release_freed_memory()` does the same between
+phases. Both do nothing where glibc is not the allocator.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import inspect
 import logging
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -65,3 +78,36 @@ def restore() -> None:
     original = _ORIGINAL.pop("predicate", None)
     if original is not None:
         trl_utils._use_triton = original
+
+
+@cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    try:
+        trim = ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
+        return None
+    if trim is not None:
+        trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim
+
+
+def release_freed_memory() -> bool:
+    """Collect garbage and give the allocator's free memory back to the system; whether it could."""
+    gc.collect()
+    trim = _malloc_trim()
+    if trim is None:
+        return False
+    trim(0)
+    return True
+
+
+def memory_release_callback() -> Any:
+    """A `transformers` callback that runs `release_freed_memory` after every optimizer step."""
+    from transformers import TrainerCallback
+
+    class ReleaseFreedMemory(TrainerCallback):  # type: ignore[misc]
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            release_freed_memory()
+
+    return ReleaseFreedMemory()

@@ -79,3 +79,36 @@ def test_a_changed_trl_is_left_alone(monkeypatch: pytest.MonkeyPatch, unpatched:
     monkeypatch.setattr(inspect, "getsource", lambda obj: "def add_fused_lm_head(): ...")
     assert trl_cpu.compact_lm_head_on_cpu() is False
     assert trl_utils._use_triton is original
+
+
+def _rss_mb() -> float:
+    import psutil
+
+    return float(psutil.Process().memory_info().rss) / 1e6
+
+
+@pytest.mark.skipif(trl_cpu._malloc_trim() is None, reason="glibc's malloc_trim is not available")
+def test_freed_heap_memory_goes_back_to_the_system() -> None:
+    # 300 MB of 1 kB blocks (glibc's heap, not Python's small-object arenas); one block in 64 stays alive,
+    # so the heap cannot shrink from its top and keeps the pages between them until they are trimmed
+    blocks = [bytes(1000) + bytes([i % 256]) for i in range(300_000)]
+    kept = blocks[::64]
+    del blocks
+    held = _rss_mb()
+    assert trl_cpu.release_freed_memory()
+    assert held - _rss_mb() > 150, "freed pages were not returned"
+    assert len(kept) == 4688
+
+
+def test_without_glibc_release_only_collects(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(trl_cpu, "_malloc_trim", lambda: None)
+    assert trl_cpu.release_freed_memory() is False
+
+
+def test_the_callback_releases_after_every_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[bool] = []
+    monkeypatch.setattr(trl_cpu, "release_freed_memory", lambda: calls.append(True) or True)
+    callback = trl_cpu.memory_release_callback()
+    for _ in range(3):
+        callback.on_step_end(None, None, None)
+    assert len(calls) == 3
