@@ -23,7 +23,7 @@ from rich.table import Table
 
 from trainer.learn import LearnSettings, console, learn
 
-SFT_ARGS = ("--dataset_size", "112", "--logging_steps", "2")
+SFT_ARGS = ("--dataset_size", "80", "--logging_steps", "2")
 GRPO_ARGS = (
     "--max_steps", "2", "--per_device_train_batch_size", "4", "--num_generations", "4",
     "--max_completion_length", "512", "--save_steps", "2", "--dataset_size", "16",

@@ -16,7 +16,7 @@ def test_demo_is_the_learning_pipeline_shrunk() -> None:
     assert s.env_url is None  # starts its own service
     assert (s.eval_size, s.eval_split, s.prompt_style) == (8, "test", "guided")
     sft_script, sft_args, _ = parse_sft(["--config", str(s.sft_config), *s.sft_args])
-    assert sft_script.dataset_size == 112 and sft_args.completion_only_loss
+    assert sft_script.dataset_size == 80 and sft_args.completion_only_loss
     grpo_script, grpo_args, _ = parse_grpo(["--config", str(s.grpo_config), *s.grpo_args])
     assert (grpo_args.max_steps, grpo_args.num_generations, grpo_args.per_device_train_batch_size) == (
         2,

@@ -105,10 +105,27 @@ def test_without_glibc_release_only_collects(monkeypatch: pytest.MonkeyPatch) ->
     assert trl_cpu.release_freed_memory() is False
 
 
-def test_the_callback_releases_after_every_step(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[bool] = []
-    monkeypatch.setattr(trl_cpu, "release_freed_memory", lambda: calls.append(True) or True)
-    callback = trl_cpu.memory_release_callback()
-    for _ in range(3):
+def test_the_callback_releases_once_the_process_has_grown_past_the_headroom(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gb = 1 << 30
+    resident = [5 * gb]
+    released: list[int] = []
+
+    def release() -> bool:
+        released.append(resident[0])
+        resident[0] = 2 * gb  # what was in use
+        return True
+
+    monkeypatch.setattr(trl_cpu, "resident_bytes", lambda: resident[0])
+    monkeypatch.setattr(trl_cpu, "release_freed_memory", release)
+    callback = trl_cpu.memory_release_callback(headroom=3 * gb)
+    for rss in (6, 7, 8, 9, 3, 4, 5, 6):  # GB after each step
+        resident[0] = rss * gb
         callback.on_step_end(None, None, None)
-    assert len(calls) == 3
+    assert released == [9 * gb, 6 * gb]  # 9 > 5 + 3, then 6 > 2 + 3
+    assert callback.releases == 2
+
+
+def test_default_headroom_is_bounded_by_the_ram() -> None:
+    assert 0 < trl_cpu.default_headroom() <= 4 << 30
