@@ -1,6 +1,6 @@
 """Every scoring-speed target of issue 10, measured in one run and printed as a ratio or a figure.
 
-    .venv/bin/python bench/score_targets.py [--seconds 3] [--skip-large]
+    .venv/bin/python bench/score_targets.py [--seconds 3] [--skip-large] [--rounds N]
 
 1. In-process: the scoring core vs the literal transcription of the published reward functions that the
    tests hold (`tests/env_server/test_original_profile.py::published_rewards`), on the same realistic
@@ -12,7 +12,8 @@
    standard library, about 0.4 ms of client time per 145 kB body here) is printed after, for reference.
 3. Batch 1, 2 workers: requests/s and p99 (targets >= 2,500 req/s, p99 < 5 ms); clients are separate
    processes on keep-alive connections (`http.client`), so the load generator is not one GIL.
-4. 8 concurrent clients (processes) sending batch 64, 2 workers: p99 (target < 10 ms).
+4. 8 concurrent clients (processes) sending batch 64, 2 workers: p99 (target < 10 ms), and how many of
+   the 8 connections each worker holds (`--rounds N` repeats it with new connections).
 5. Large legal requests, 1 worker: how long each takes, and the slowest `/health` answered by the same
    worker meanwhile (target < 100 ms).
 
