@@ -22,10 +22,10 @@ has its own lengths). glibc's allocator keeps much of what is freed in its heaps
 to the system, and the process grows step after step: `make learn` was killed by the kernel for lack of
 memory at GRPO step 28 with 24 GB resident on this 24 GB machine, while what was actually in use after a
 step was under 1 GB (`malloc_trim` brought 4.2–4.6 GB back to 0.9–1.0 GB after every step of a smaller
-probe). `ReleaseFreedMemory`, a trainer callback, collects garbage and calls `malloc_trim(0)` after a step
-once the process has grown by more than a headroom (4 GiB, or a quarter of the RAM) since the last
-release; `release_freed_memory()` does the same between phases. Both do nothing where glibc is not the
-allocator.
+probe). `ReleaseFreedMemory`, a trainer callback, collects garbage and calls `malloc_trim(0)` after a
+step once the process has grown by more than a headroom (4 GiB, or a quarter of the RAM) past its size
+after the first step since the last release; `release_freed_memory()` does the same between phases. Both
+do nothing where glibc is not the allocator.
 """
 
 from __future__ import annotations
@@ -122,11 +122,14 @@ def default_headroom() -> int:
 
 def memory_release_callback(headroom: int | None = None) -> Any:
     """A `transformers` callback: after an optimizer step, `release_freed_memory` if the process has grown
-    by more than `headroom` bytes (default `default_headroom()`) since the last release.
+    by more than `headroom` bytes (default `default_headroom()`) past its size at the end of the first step
+    after the last release (or the first step of all).
 
-    Not after every step: memory given back must be faulted in again by the next step, about 1 s of
-    kernel time per step of SmolLM2 SFT here, while the growth it prevents is a few hundred megabytes per
-    step. With a headroom the process stays bounded and a release comes every few steps.
+    That size, not the size right after a release, is the reference: a step needs its working set again
+    (a GRPO step of SmolLM2 here: about 4 GB on top of 0.9 GB in use), and memory given back is faulted in
+    again by the next step, about 1 s of kernel time per SFT step here. The growth that a release removes
+    is what accumulates on top of that, a few hundred megabytes per step, so a release comes every few
+    steps and the process stays bounded.
     """
     from transformers import TrainerCallback
 
@@ -134,12 +137,15 @@ def memory_release_callback(headroom: int | None = None) -> Any:
 
     class ReleaseFreedMemory(TrainerCallback):  # type: ignore[misc]
         def __init__(self) -> None:
-            self.floor = resident_bytes()
+            self.floor: int | None = None
             self.releases = 0
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            if resident_bytes() - self.floor > limit and release_freed_memory():
-                self.floor = resident_bytes()
+            resident = resident_bytes()
+            if self.floor is None:
+                self.floor = resident
+            elif resident - self.floor > limit and release_freed_memory():
+                self.floor = None
                 self.releases += 1
 
     return ReleaseFreedMemory()
