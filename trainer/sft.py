@@ -25,7 +25,7 @@ from typing import Any
 from trainer.env_card import write_card
 from trainer.env_client import EnvClient, EnvUnavailableError
 from trainer.model_prep import resolve_model
-from trainer.trl_cpu import compact_lm_head_on_cpu, memory_release_callback
+from trainer.trl_cpu import cpu_ready
 
 log = logging.getLogger("trainer.sft")
 
@@ -95,7 +95,6 @@ def run_sft(
     """
     from trl import SFTTrainer, get_peft_config
 
-    compact_lm_head_on_cpu()
     with EnvClient.from_url(script_args.env_url, timeout=script_args.env_timeout) as client:
         health = client.wait_until_healthy(timeout=script_args.env_health_timeout)
         dataset = build_sft_dataset(
@@ -123,7 +122,7 @@ def run_sft(
         args=training_args,
         train_dataset=dataset.remove_columns("problem_id"),
         peft_config=get_peft_config(model_args),
-        callbacks=[*callbacks, memory_release_callback()],
+        callbacks=cpu_ready(callbacks),
     )
     for callback in remove_callbacks:
         trainer.remove_callback(callback)

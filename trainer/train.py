@@ -27,7 +27,7 @@ from trainer.env_card import trained_prompt_style, write_card
 from trainer.env_client import EnvClient, EnvUnavailableError
 from trainer.model_prep import resolve_model
 from trainer.rewards import EnvScorer
-from trainer.trl_cpu import compact_lm_head_on_cpu, memory_release_callback
+from trainer.trl_cpu import cpu_ready
 
 log = logging.getLogger("trainer.train")
 
@@ -169,7 +169,6 @@ def run(
     import torch
     from trl import GRPOTrainer, get_peft_config
 
-    compact_lm_head_on_cpu()
     client = EnvClient.from_url(
         script_args.env_url,
         timeout=script_args.env_timeout,
@@ -228,7 +227,7 @@ def run(
         args=training_args,
         train_dataset=dataset,
         peft_config=get_peft_config(model_args),
-        callbacks=[*callbacks, memory_release_callback()],
+        callbacks=cpu_ready(callbacks),
         **trainer_kwargs,
     )
     for callback in remove_callbacks:

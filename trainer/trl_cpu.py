@@ -36,7 +36,7 @@ import gc
 import inspect
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
@@ -149,3 +149,10 @@ def memory_release_callback(headroom: int | None = None) -> Any:
                 self.releases += 1
 
     return ReleaseFreedMemory()
+
+
+def cpu_ready(callbacks: Sequence[Any] = ()) -> list[Any]:
+    """What `sched-train sft` and `train` do before building their trainer: the compact LM head, and
+    `callbacks` with the memory release added."""
+    compact_lm_head_on_cpu()
+    return [*callbacks, memory_release_callback()]

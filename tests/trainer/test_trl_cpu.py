@@ -131,3 +131,12 @@ def test_the_callback_releases_once_the_process_has_grown_past_the_headroom(
 
 def test_default_headroom_is_bounded_by_the_ram() -> None:
     assert 0 < trl_cpu.default_headroom() <= 4 << 30
+
+
+def test_cpu_ready_patches_the_head_and_adds_the_release(unpatched: None) -> None:
+    import trl.trainer.utils as trl_utils
+
+    mine = object()
+    callbacks = trl_cpu.cpu_ready([mine])
+    assert callbacks[0] is mine and len(callbacks) == 2 and callbacks[1].releases == 0
+    assert trl_utils._use_triton(torch.device("cpu"))
