@@ -1,6 +1,7 @@
 """Every scoring-speed target of issue 10, measured in one run and printed as a ratio or a figure.
 
     .venv/bin/python bench/score_targets.py [--seconds 3] [--skip-large] [--rounds N]
+                                            [--keep-alive-requests N ...]
 
 1. In-process: the scoring core vs the literal transcription of the published reward functions that the
    tests hold (`tests/env_server/test_original_profile.py::published_rewards`), on the same realistic
@@ -13,7 +14,9 @@
 3. Batch 1, 2 workers: requests/s and p99 (targets >= 2,500 req/s, p99 < 5 ms); clients are separate
    processes on keep-alive connections (`http.client`), so the load generator is not one GIL.
 4. 8 concurrent clients (processes) sending batch 64, 2 workers: p99 (target < 10 ms), and how many of
-   the 8 connections each worker holds (`--rounds N` repeats it with new connections).
+   the 8 connections each worker holds (`--rounds N` repeats it with new connections). With
+   `--keep-alive-requests 0 100` it alternates between a server without a per-connection request limit
+   and one that closes a connection after 100 requests (`SCHED_KEEP_ALIVE_REQUESTS`).
 5. Large legal requests, 1 worker: how long each takes, and the slowest `/health` answered by the same
    worker meanwhile (target < 100 ms).
 
@@ -45,6 +48,7 @@ from env_server.generator import generate_problem  # noqa: E402
 from env_server.problems import index_problem  # noqa: E402
 from env_server.rewards import PROFILES, score  # noqa: E402
 from env_server.scoring import ProblemCache, score_batch  # noqa: E402
+from env_server.settings import Settings  # noqa: E402
 from tests.conftest import start_server  # noqa: E402
 from tests.env_server.test_original_profile import published_rewards  # noqa: E402
 
@@ -307,6 +311,14 @@ def main() -> None:
     ap.add_argument("--b1-clients", type=int, default=4, help="client processes for the batch-1 figure")
     ap.add_argument("--skip-large", action="store_true", help="skip section 5")
     ap.add_argument("--rounds", type=int, default=1, help="repeat section 4 (new connections each round)")
+    ap.add_argument(
+        "--keep-alive-requests",
+        type=int,
+        nargs="+",
+        default=[Settings().keep_alive_requests],
+        help="SCHED_KEEP_ALIVE_REQUESTS of the 2-worker server (0: no limit); several values: section 4 "
+        "alternates between one server for each",
+    )
     args = ap.parse_args()
     pairs = realistic_pairs(400)
     print(f"completions: {len(pairs)}, mean {statistics.mean(len(t) for _, t in pairs):.0f} chars")
@@ -341,7 +353,12 @@ def main() -> None:
     finally:
         server.stop()
 
-    server = start_server(workers=2, SCHED_TRAIN_SIZE="64")
+    # one 2-worker server per request limit (section 4 alternates between them; 3 uses the first)
+    servers = [
+        start_server(workers=2, SCHED_TRAIN_SIZE="64", SCHED_KEEP_ALIVE_REQUESTS=str(n))
+        for n in args.keep_alive_requests
+    ]
+    server = servers[0]
     try:
         port = int(server.url.rsplit(":", 1)[1])
         one = {"items": [{"problem_id": pairs[0][0].id, "completion": pairs[0][1]}]}
@@ -355,14 +372,18 @@ def main() -> None:
         print(f"  inline problem: {rps:,.0f} req/s  p50 {pct(lat, 50):.2f} ms  p99 {pct(lat, 99):.2f} ms")
         print("\n4. batch 64, 2 workers, 8 client processes (target p99 < 10 ms)")
         for _ in range(args.rounds):
-            for name, body in (("inline problems", inline), ("problem_id items", by_id)):
-                rps, lat, split = process_load(port, body, 8, args.seconds, server.process.pid)
-                print(
-                    f"  {name:18} {rps * 64:>9,.0f} compl/s  p50 {pct(lat, 50):.2f} ms  "
-                    f"p99 {pct(lat, 99):.2f} ms  connections per worker {'/'.join(map(str, split))}"
-                )
+            for limit, srv in zip(args.keep_alive_requests, servers, strict=True):
+                srv_port = int(srv.url.rsplit(":", 1)[1])
+                for name, body in (("inline problems", inline), ("problem_id items", by_id)):
+                    rps, lat, split = process_load(srv_port, body, 8, args.seconds, srv.process.pid)
+                    print(
+                        f"  {name:18} {rps * 64:>9,.0f} compl/s  p50 {pct(lat, 50):.2f} ms  "
+                        f"p99 {pct(lat, 99):.2f} ms  connections per worker {'/'.join(map(str, split))}  "
+                        f"(requests per connection: {limit or 'no limit'})"
+                    )
     finally:
-        server.stop()
+        for srv in servers:
+            srv.stop()
 
     if not args.skip_large:
         large_requests(pairs)

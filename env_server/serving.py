@@ -2,6 +2,12 @@
 
 - WebSocket frames are limited to `max_body_bytes`, like HTTP bodies (uvicorn's default is 16 MiB).
 - Idle keep-alive connections close after `keep_alive_timeout` seconds.
+- A connection carries at most `keep_alive_requests` requests: the last one's answer says
+  `Connection: close`. With several workers, the kernel gives each new connection to whichever worker
+  accepts it first, once, and uvicorn cannot move it later; a client that keeps one connection stays on
+  its worker for good, so 8 busy clients on 2 workers are often split 5/3 and the worker with five sets the
+  tail latency (docs/benchmarks.md). Reconnecting now and then lets the split even out, as nginx's
+  `keepalive_requests` does; a reconnect on the loopback costs about 0.1 ms.
 - A request's headers must arrive within `header_timeout` seconds of its first byte (or of the connection
   opening): uvicorn alone waits forever for headers that never finish, so a few slow clients could hold
   every connection open ("slowloris"). `HeaderTimeoutProtocol` adds that timer to uvicorn's protocol.
@@ -19,23 +25,28 @@ from env_server.settings import Settings
 
 
 @cache
-def _header_timeout() -> float:
-    return Settings().header_timeout  # each worker process reads its settings once
+def _settings() -> Settings:
+    return Settings()  # each worker process reads its settings once
 
 
 class HeaderTimeoutProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, closing a connection whose request headers do not finish in time."""
+    """uvicorn's httptools protocol, closing a connection whose request headers do not finish in time,
+    and one that has carried `keep_alive_requests` requests once it has answered the last of them."""
 
     header_timeout: float | None = None  # None: from Settings
+    keep_alive_requests: int | None = None  # None: from Settings; 0: no limit
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._header_timer: asyncio.TimerHandle | None = None
         self._awaiting_headers = True
+        self._requests = 0
+        limit = self.keep_alive_requests
+        self._request_limit = _settings().keep_alive_requests if limit is None else limit
 
     def _arm(self) -> None:
         if self._header_timer is None and self._awaiting_headers:
-            timeout = self.header_timeout or _header_timeout()
+            timeout = self.header_timeout or _settings().header_timeout
             self._header_timer = self.loop.call_later(timeout, self._headers_too_slow)
 
     def _disarm(self) -> None:
@@ -60,7 +71,13 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._awaiting_headers = False
         self._disarm()
+        cycle = self.cycle
         super().on_headers_complete()
+        if self.cycle is not cycle and self._request_limit:  # a new request (not a WebSocket upgrade)
+            self._requests += 1
+            if self._requests >= self._request_limit:
+                # uvicorn then writes `connection: close` and closes the transport after the answer
+                self.cycle.keep_alive = False
 
     def on_response_complete(self) -> None:
         self._awaiting_headers = True  # the keep-alive timer covers the idle time until the next byte

@@ -78,6 +78,13 @@ class Settings(BaseSettings):
     keep_alive_timeout: int = Field(
         default=5, ge=1, description="Seconds an idle keep-alive connection stays."
     )
+    keep_alive_requests: int = Field(
+        default=100,
+        ge=0,
+        description="Requests one connection may carry; the last answer says `Connection: close` and the "
+        "client reconnects, to whichever worker accepts first, so busy clients spread over the workers "
+        "again (like nginx's keepalive_requests). 0: no limit.",
+    )
 
     def api_key_set(self) -> tuple[str, ...]:
         """The configured API keys (empty: authentication off)."""

@@ -16,6 +16,7 @@ from tests.conftest import LiveServer, start_server
 
 MIB = 1024 * 1024
 LIMIT = 8 * MIB  # the default SCHED_MAX_BODY_BYTES
+KEEP_ALIVE_REQUESTS = 3
 
 
 def rss_mib(pid: int) -> float:
@@ -39,7 +40,12 @@ def oversized_bodies() -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[LiveServer]:
-    s = start_server(SCHED_HEADER_TIMEOUT="1", SCHED_KEEP_ALIVE_TIMEOUT="1", SCHED_MAX_BODY_BYTES=str(LIMIT))
+    s = start_server(
+        SCHED_HEADER_TIMEOUT="1",
+        SCHED_KEEP_ALIVE_TIMEOUT="1",
+        SCHED_KEEP_ALIVE_REQUESTS=str(KEEP_ALIVE_REQUESTS),
+        SCHED_MAX_BODY_BYTES=str(LIMIT),
+    )
     yield s
     s.stop()
 
@@ -137,5 +143,51 @@ def test_websocket_frames_over_the_limit_are_refused_by_the_server() -> None:
         with pytest.raises(InvalidStatus) as refused:
             ws_connect(url, origin="https://evil.example")  # type: ignore[arg-type]
         assert refused.value.response.status_code == 403
+    finally:
+        server.stop()
+
+
+def test_a_connection_closes_after_its_request_limit(server: LiveServer) -> None:
+    """The last allowed request is answered in full with `connection: close`, then the server closes."""
+    with connect(server.url) as s:
+        s.settimeout(5)
+        for _ in range(KEEP_ALIVE_REQUESTS - 1):
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = s.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 200") and b"connection: close" not in answer.lower()
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        data, waited = read_until_closed(s, 5)
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and b"connection: close" in head.lower(), head
+        assert json.loads(body)["status"] == "ok" and waited < 1
+
+
+def test_a_client_past_the_request_limit_reconnects_transparently(server: LiveServer) -> None:
+    """httpx (like http.client and requests) opens a new connection after `connection: close`; a POST with
+    a body is answered in full every time."""
+    item = {"problem_id": "train-000000", "completion": "<schedule></schedule>"}
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        results = [http.post("/v1/score", json={"items": [item]}) for _ in range(4 * KEEP_ALIVE_REQUESTS)]
+        closes = sum(r.headers.get("connection", "").lower() == "close" for r in results)
+    assert all(r.status_code == 200 and len(r.json()["results"]) == 1 for r in results)
+    assert closes == 4
+
+
+def test_websocket_upgrades_do_not_count_towards_the_request_limit(server: LiveServer) -> None:
+    """A WebSocket session is one connection for as long as it lasts; the limit is about HTTP requests."""
+    from websockets.sync.client import connect as ws_connect
+
+    with ws_connect(server.url.replace("http", "ws") + "/openenv/ws", open_timeout=5) as ws:
+        for _ in range(2 * KEEP_ALIVE_REQUESTS):
+            ws.send(json.dumps({"type": "reset", "data": {}}))
+            assert json.loads(ws.recv(timeout=5))["type"] == "observation"
+
+
+def test_request_limit_zero_keeps_a_connection_open() -> None:
+    server = start_server(SCHED_KEEP_ALIVE_REQUESTS="0")
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            answers = [http.get("/health") for _ in range(20)]
+        assert all(r.status_code == 200 and "connection" not in r.headers for r in answers)
     finally:
         server.stop()
