@@ -17,7 +17,7 @@ from trainer.evaluation.cli import register
 from trainer.evaluation.problems import from_split, spec_to_json
 from trainer.evaluation.records import ResultRow, summarize
 from trainer.evaluation.report import FAILURE_CHART, VALID_CHART, markdown, table, write_report
-from trainer.evaluation.runner import load_completions, load_summary, rescore, run_eval, write_run
+from trainer.evaluation.runner import load_completions, load_rows, load_summary, rescore, run_eval, write_run
 
 
 def _app() -> typer.Typer:
@@ -121,6 +121,14 @@ def test_eval_compare_rescore_cli(live_server: Any, tmp_path: Path) -> None:
     assert "| **greedy_weight** | 8 |" in text and "| **earliest_finish** | 8 |" in text
     assert "| solver (reference) | 8 | 100.0 | 1.000 | 100.0 |" in text
     assert text.count("earliest_finish") >= 1 and "earliest_finish (reference)" not in text  # run beats ref
+    # the second run against the first, problem by problem, from their results.jsonl
+    assert "## Paired differences" in text
+    rows = {k: {r.problem_id: r for r in load_rows(d)} for k, d in (("a", first), ("b", second))}
+    diff = sum((rows["b"][i].score_ratio or 0) - (rows["a"][i].score_ratio or 0) for i in rows["a"]) / 8
+    paired = [line for line in text.splitlines() if line.startswith("| earliest_finish vs greedy_weight |")]
+    assert [line.split(" | ")[1] for line in paired] == ["reward", "score_ratio"]
+    assert paired[1].split(" | ")[4] == f"{diff:+.3f}" and paired[1].endswith("| 8 |")
+    assert "earliest_finish vs greedy_weight: score_ratio" in result.output
 
     out = tmp_path / "rescored"
     result = runner.invoke(

@@ -46,6 +46,7 @@ from trainer.evaluation.runner import (
     run_eval,
     write_run,
 )
+from trainer.evaluation.stats import PairedDifference, paired_bootstrap, per_problem
 from trainer.evaluation.timeline import (
     TimelineLink,
     optima_from_service,
@@ -272,8 +273,17 @@ def compare_cmd(
             "--env_url", "--env-url", help="Service for optimal schedules, if no run has a solver reference."
         ),
     ] = None,
+    paired_bootstrap_ci: Annotated[
+        bool,
+        typer.Option(
+            "--paired/--no-paired",
+            help="Each run against the first: mean reward and score ratio differences on the shared "
+            "problems, with a 95 % paired bootstrap interval.",
+        ),
+    ] = True,
 ) -> None:
-    """Render several runs side by side (table, charts, the same problems drawn for every run)."""
+    """Render several runs side by side (table, charts, the same problems drawn for every run), and each
+    run's paired difference from the first."""
     try:
         summaries = [load_summary(d) for d in run_dirs]
     except (FileNotFoundError, ValueError) as e:
@@ -292,7 +302,25 @@ def compare_cmd(
     sources = {s.source for s in summaries}
     if len(sources) > 1:
         console.print(f"[yellow]warning:[/yellow] runs used different problems: {', '.join(sorted(sources))}")
-    _print(summaries, write_report(summaries, output_dir, title, drawn))
+    paired = paired_against_first(run_dirs, summaries) if paired_bootstrap_ci else []
+    _print(summaries, write_report(summaries, output_dir, title, drawn, paired))
+    for first, run, d in paired:
+        console.print(f"{run} vs {first}: {d.text()}")
+
+
+def paired_against_first(
+    run_dirs: list[Path], summaries: list[RunSummary]
+) -> list[tuple[str, str, PairedDifference]]:
+    """Every run after the first against the first, by reward and score ratio, on the problems both
+    answered (a paired bootstrap over problems). Nothing for runs that share no problem with it."""
+    rows = [load_rows(d) for d in run_dirs]
+    out = []
+    for summary, run_rows in zip(summaries[1 : len(run_dirs)], rows[1:], strict=True):
+        for field in ("reward", "score_ratio"):
+            before, after = per_problem(rows[0], field), per_problem(run_rows, field)
+            if set(before) & set(after):
+                out.append((summaries[0].label, summary.label, paired_bootstrap(before, after, field)))
+    return out
 
 
 def _draw_compare(

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from trainer.evaluation.records import ERROR, FAILURES, RunSummary
+from trainer.evaluation.stats import PairedDifference
 from trainer.evaluation.timeline import TimelineLink
 
 VALID_CHART = "valid_and_score.png"
@@ -131,10 +132,36 @@ def _timelines(links: Sequence[TimelineLink]) -> list[str]:
     return out
 
 
+def _paired(comparisons: Sequence[tuple[str, str, PairedDifference]]) -> list[str]:
+    if not comparisons:
+        return []
+    level = round(100 * comparisons[0][2].confidence)
+    lines = [
+        "",
+        "## Paired differences",
+        "",
+        f"Each run against the first, problem by problem on the problems both answered, with a {level} % "
+        "percentile bootstrap interval over problems (`trainer/evaluation/stats.py`).",
+        "",
+        f"| run vs first | metric | first | run | difference | {level} % CI | problems |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for first, run, d in comparisons:
+        lines.append(
+            f"| {run} vs {first} | {d.metric} | {d.before:.3f} | {d.after:.3f} | {d.mean_diff:+.3f} | "
+            f"{d.ci_low:+.3f} to {d.ci_high:+.3f} | {d.n} |"
+        )
+    return lines
+
+
 def markdown(
-    summaries: Sequence[RunSummary], title: str = "Evaluation report", timelines: Sequence[TimelineLink] = ()
+    summaries: Sequence[RunSummary],
+    title: str = "Evaluation report",
+    timelines: Sequence[TimelineLink] = (),
+    comparisons: Sequence[tuple[str, str, PairedDifference]] = (),
 ) -> str:
-    """The whole `report.md` text (charts referenced by their file names next to it)."""
+    """The whole `report.md` text (charts referenced by their file names next to it). `comparisons`:
+    (first run's label, run's label, difference) rows of the paired-differences table."""
     first = summaries[0]
     sources = sorted({s.source for s in summaries if s.source})
     versions = sorted({s.reward_version for s in summaries if s.reward_version})
@@ -155,6 +182,7 @@ def markdown(
         f"![Verdict breakdown]({FAILURE_CHART})",
         "",
         PUBLISHED_NOTE,
+        *_paired(comparisons),
     ]
     notes = _notes(summaries)
     if notes:
@@ -216,14 +244,16 @@ def write_report(
     output_dir: str | Path,
     title: str = "Evaluation report",
     timelines: Sequence[TimelineLink] = (),
+    comparisons: Sequence[tuple[str, str, PairedDifference]] = (),
 ) -> Path:
     """Write `report.md` and the charts into `output_dir`; returns the report's path. `timelines` are
-    drawings already written under `output_dir` (`trainer.evaluation.timeline`), linked from the report."""
+    drawings already written under `output_dir` (`trainer.evaluation.timeline`), linked from the report;
+    `comparisons` fill its paired-differences table (`markdown`)."""
     if not summaries:
         raise ValueError("nothing to report: no runs given")
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     charts(summaries, out)
     path = out / "report.md"
-    path.write_text(markdown(summaries, title, timelines), encoding="utf-8")
+    path.write_text(markdown(summaries, title, timelines, comparisons), encoding="utf-8")
     return path
