@@ -24,7 +24,8 @@ from trainer.learn import LearnSettings, console, learn
 
 SFT_ARGS = ("--dataset_size", "80", "--logging_steps", "2")
 GRPO_ARGS = (
-    "--max_steps", "2", "--per_device_train_batch_size", "4", "--num_generations", "4",
+    "--max_steps", "2", "--per_device_train_batch_size", "4", "--gradient_accumulation_steps", "1",
+    "--num_generations", "4",
     "--max_completion_length", "512", "--save_steps", "2", "--dataset_size", "16",
     # after a short SFT the model keeps the format when greedy but rambles at temperature 1 (measured)
     "--temperature", "0.7",

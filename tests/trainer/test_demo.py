@@ -23,6 +23,7 @@ def test_demo_is_the_learning_pipeline_shrunk() -> None:
         4,
         4,
     )
+    assert grpo_args.generation_batch_size == 4  # one problem per step, one pass (not the CPU config's 4 x 2)
     assert grpo_args.temperature == 0.7  # sampled, so a group's answers differ, but not rambling
     # GRPO draws problems SFT never saw
     assert grpo_script.dataset_offset >= sft_script.dataset_offset + sft_script.dataset_size

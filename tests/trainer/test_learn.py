@@ -19,6 +19,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWa
 SFT = "--dataset_size 4 --max_steps 2 --per_device_train_batch_size 2 --max_length 512 --logging_steps 1"
 GRPO = (
     "--dataset_size 4 --dataset_offset 8 --max_steps 2 --per_device_train_batch_size 2 --num_generations 2 "
+    "--gradient_accumulation_steps 1 "
     "--max_completion_length 16 --logging_steps 1 --save_steps 1 --lora_r 4 --lora_alpha 8"
 )
 
