@@ -19,13 +19,14 @@ the patch logs why it is not applied and training runs as TRL ships it.
 
 **Freed memory.** A CPU training step allocates and frees tensors of a new shape every time (each batch
 has its own lengths). glibc's allocator keeps much of what is freed in its heaps instead of returning it
-to the system, and the process grows step after step: `make learn` was killed by the kernel for lack of
-memory at GRPO step 28 with 24 GB resident on this 24 GB machine, while what was actually in use after a
-step was under 1 GB (`malloc_trim` brought 4.2–4.6 GB back to 0.9–1.0 GB after every step of a smaller
-probe). `ReleaseFreedMemory`, a trainer callback, collects garbage and calls `malloc_trim(0)` after a
-step once the process has grown by more than a headroom (4 GiB, or a quarter of the RAM) past its size
-after the first step since the last release; `release_freed_memory()` does the same between phases. Both
-do nothing where glibc is not the allocator.
+to the system, and the process grows step after step (`malloc_trim` brought 4.2–4.6 GB back to 0.9–1.0 GB
+after every step of a small probe). `ReleaseFreedMemory`, a trainer callback, collects garbage and calls
+`malloc_trim(0)` after a step once the process has grown by more than a headroom (4 GiB, or a quarter of
+the RAM) past its size after the first step since the last release; `release_freed_memory()` does the
+same between phases. Both do nothing where glibc is not the allocator. This bounds the growth between
+steps, not the peak within one: what killed `make learn` at GRPO step 28 (24 GB on a 24 GB machine, in
+run 4 and again in run 5 with this callback) was one pass over 8 sequences of up to ~925 tokens, 16 GB
+on its own; the CPU GRPO config now makes its passes 2 sequences at a time (gradient accumulation).
 """
 
 from __future__ import annotations
