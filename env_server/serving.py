@@ -2,12 +2,13 @@
 
 - WebSocket frames are limited to `max_body_bytes`, like HTTP bodies (uvicorn's default is 16 MiB).
 - Idle keep-alive connections close after `keep_alive_timeout` seconds.
-- A connection carries at most `keep_alive_requests` requests: the last one's answer says
-  `Connection: close`. With several workers, the kernel gives each new connection to whichever worker
-  accepts it first, once, and uvicorn cannot move it later; a client that keeps one connection stays on
-  its worker for good, so 8 busy clients on 2 workers are often split 5/3 and the worker with five sets the
-  tail latency (docs/benchmarks.md). Reconnecting now and then lets the split even out, as nginx's
-  `keepalive_requests` does; a reconnect on the loopback costs about 0.1 ms.
+- A connection carries at most `keep_alive_requests` requests (0, the default: no limit); the last one's
+  answer says `Connection: close` and the client reconnects, as with nginx's `keepalive_requests`. Behind
+  a connection-level balancer (a Kubernetes Service), clients that keep their connections otherwise stay
+  on the replicas they first reached after more are added. Between the workers of one service it does
+  not even out the load: the kernel hands a new connection to whichever worker accepts first, and with
+  a limit of 100 the 8-client benchmark still split 5/3 or 6/2 and its p99 did not improve
+  (docs/benchmarks.md, sixth pass).
 - A request's headers must arrive within `header_timeout` seconds of its first byte (or of the connection
   opening): uvicorn alone waits forever for headers that never finish, so a few slow clients could hold
   every connection open ("slowloris"). `HeaderTimeoutProtocol` adds that timer to uvicorn's protocol.

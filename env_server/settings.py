@@ -79,11 +79,11 @@ class Settings(BaseSettings):
         default=5, ge=1, description="Seconds an idle keep-alive connection stays."
     )
     keep_alive_requests: int = Field(
-        default=100,
+        default=0,
         ge=0,
         description="Requests one connection may carry; the last answer says `Connection: close` and the "
-        "client reconnects, to whichever worker accepts first, so busy clients spread over the workers "
-        "again (like nginx's keepalive_requests). 0: no limit.",
+        "client reconnects (like nginx's keepalive_requests), so long-lived clients spread over replicas "
+        "added since they connected. 0 (default): no limit.",
     )
 
     def api_key_set(self) -> tuple[str, ...]:
