@@ -3,12 +3,9 @@
 - WebSocket frames are limited to `max_body_bytes`, like HTTP bodies (uvicorn's default is 16 MiB).
 - Idle keep-alive connections close after `keep_alive_timeout` seconds.
 - A connection carries at most `keep_alive_requests` requests (0, the default: no limit); the last one's
-  answer says `Connection: close` and the client reconnects, as with nginx's `keepalive_requests`. Behind
-  a connection-level balancer (a Kubernetes Service), clients that keep their connections otherwise stay
-  on the replicas they first reached after more are added. Between the workers of one service it does
-  not even out the load: the kernel hands a new connection to whichever worker accepts first, and with
-  a limit of 100 the 8-client benchmark still split 5/3 or 6/2 and its p99 did not improve
-  (docs/benchmarks.md, sixth pass).
+  answer says `Connection: close` and the client reconnects, as with nginx's `keepalive_requests`: for
+  long-lived clients behind a connection-level balancer. It does not balance the workers of one service
+  (docs/security.md, docs/benchmarks.md "Sixth pass").
 - A request's headers must arrive within `header_timeout` seconds of its first byte (or of the connection
   opening): uvicorn alone waits forever for headers that never finish, so a few slow clients could hold
   every connection open ("slowloris"). `HeaderTimeoutProtocol` adds that timer to uvicorn's protocol.
@@ -35,15 +32,13 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
     and one that has carried `keep_alive_requests` requests once it has answered the last of them."""
 
     header_timeout: float | None = None  # None: from Settings
-    keep_alive_requests: int | None = None  # None: from Settings; 0: no limit
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._header_timer: asyncio.TimerHandle | None = None
         self._awaiting_headers = True
         self._requests = 0
-        limit = self.keep_alive_requests
-        self._request_limit = _settings().keep_alive_requests if limit is None else limit
+        self._request_limit = _settings().keep_alive_requests  # 0: no limit
 
     def _arm(self) -> None:
         if self._header_timer is None and self._awaiting_headers:

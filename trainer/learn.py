@@ -40,7 +40,7 @@ from trainer.evaluation.backends import SamplingConfig, make_reference
 from trainer.evaluation.problems import EvalProblem, from_split
 from trainer.evaluation.records import ResultRow, RunSummary
 from trainer.evaluation.runner import Run, load_summary, run_eval, write_run
-from trainer.evaluation.stats import PairedDifference, paired_bootstrap, per_problem
+from trainer.evaluation.stats import compare_rows
 from trainer.local_service import local_service
 from trainer.model_prep import resolve_dtype
 from trainer.progress import QUIET, StepPrinter
@@ -186,14 +186,6 @@ def references(client: EnvClient, problems: list[EvalProblem], s: LearnSettings)
     return summaries
 
 
-def compare(before: list[ResultRow], after: list[ResultRow]) -> dict[str, PairedDifference]:
-    """Paired bootstrap of reward and score ratio, problem by problem."""
-    return {
-        field: paired_bootstrap(per_problem(before, field), per_problem(after, field), field)
-        for field in ("reward", "score_ratio")
-    }
-
-
 def _write_json(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
@@ -252,9 +244,9 @@ def learn(s: LearnSettings) -> dict[str, Any]:
     save_timings()
 
     comparisons = {
-        "sft_vs_base": compare(results["base"][1], results["sft"][1]),
-        "grpo_vs_sft": compare(results["sft"][1], results["grpo"][1]),
-        "grpo_vs_base": compare(results["base"][1], results["grpo"][1]),
+        "sft_vs_base": compare_rows(results["base"][1], results["sft"][1]),
+        "grpo_vs_sft": compare_rows(results["sft"][1], results["grpo"][1]),
+        "grpo_vs_base": compare_rows(results["base"][1], results["grpo"][1]),
     }
     grpo_log = json.loads((grpo_dir / "log_history.json").read_text())
     learning = {

@@ -13,6 +13,7 @@ from typing import Any
 
 from trainer.evaluation.records import RunSummary
 from trainer.evaluation.report import FAILURE_CHART, PUBLISHED_NOTE, VALID_CHART, charts, table
+from trainer.evaluation.stats import TABLE_HEAD, PairedDifference
 
 STEPS_CHART = "grpo_rewards.png"
 
@@ -63,11 +64,8 @@ def _comparison_lines(learning: dict[str, Any]) -> list[str]:
         ("grpo_vs_sft", "GRPO vs the SFT checkpoint"),
         ("grpo_vs_base", "GRPO vs the base model"),
     ):
-        for metric, d in learning["comparisons"][key].items():
-            lines.append(
-                f"| {label} | {metric} | {d['before']:.3f} | {d['after']:.3f} | {d['mean_diff']:+.3f} | "
-                f"{d['ci_low']:+.3f} to {d['ci_high']:+.3f} | {d['p_not_better']:.4f} |"
-            )
+        for d in learning["comparisons"][key].values():
+            lines.append(PairedDifference(**d).markdown_row(label))
     return lines
 
 
@@ -96,8 +94,7 @@ def markdown(learning: dict[str, Any]) -> str:
         "Per problem, the later phase minus the earlier one; 95% percentile bootstrap over problems "
         "(10,000 resamples). `P(≤ 0)` is the share of resamples whose mean difference is not positive.",
         "",
-        "| comparison | metric | before | after | difference | 95% CI | P(≤ 0) |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        *TABLE_HEAD,
         *_comparison_lines(learning),
         "",
         "## GRPO, step by step",

@@ -46,7 +46,7 @@ from trainer.evaluation.runner import (
     run_eval,
     write_run,
 )
-from trainer.evaluation.stats import PairedDifference, paired_bootstrap, per_problem
+from trainer.evaluation.stats import PairedDifference, compare_rows
 from trainer.evaluation.timeline import (
     TimelineLink,
     optima_from_service,
@@ -313,14 +313,14 @@ def paired_against_first(
 ) -> list[tuple[str, str, PairedDifference]]:
     """Every run after the first against the first, by reward and score ratio, on the problems both
     answered (a paired bootstrap over problems). Nothing for runs that share no problem with it."""
-    rows = [load_rows(d) for d in run_dirs]
-    out = []
-    for summary, run_rows in zip(summaries[1 : len(run_dirs)], rows[1:], strict=True):
-        for field in ("reward", "score_ratio"):
-            before, after = per_problem(rows[0], field), per_problem(run_rows, field)
-            if set(before) & set(after):
-                out.append((summaries[0].label, summary.label, paired_bootstrap(before, after, field)))
-    return out
+    first, *rest = [load_rows(d) for d in run_dirs]
+    ids = {r.problem_id for r in first}
+    return [
+        (summaries[0].label, summary.label, d)
+        for summary, rows in zip(summaries[1 : len(run_dirs)], rest, strict=True)
+        if ids & {r.problem_id for r in rows}
+        for d in compare_rows(first, rows).values()
+    ]
 
 
 def _draw_compare(

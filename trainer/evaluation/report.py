@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from trainer.evaluation.records import ERROR, FAILURES, RunSummary
-from trainer.evaluation.stats import PairedDifference
+from trainer.evaluation.stats import TABLE_HEAD, PairedDifference
 from trainer.evaluation.timeline import TimelineLink
 
 VALID_CHART = "valid_and_score.png"
@@ -135,23 +135,17 @@ def _timelines(links: Sequence[TimelineLink]) -> list[str]:
 def _paired(comparisons: Sequence[tuple[str, str, PairedDifference]]) -> list[str]:
     if not comparisons:
         return []
-    level = round(100 * comparisons[0][2].confidence)
-    lines = [
+    return [
         "",
         "## Paired differences",
         "",
-        f"Each run against the first, problem by problem on the problems both answered, with a {level} % "
-        "percentile bootstrap interval over problems (`trainer/evaluation/stats.py`).",
+        "Each run against the first, problem by problem on the problems both answered; 95% percentile "
+        "bootstrap over problems (`trainer/evaluation/stats.py`). `P(≤ 0)` is the share of resamples whose "
+        "mean difference is not positive.",
         "",
-        f"| run vs first | metric | first | run | difference | {level} % CI | problems |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        *TABLE_HEAD,
+        *(d.markdown_row(f"{run} vs {first}") for first, run, d in comparisons),
     ]
-    for first, run, d in comparisons:
-        lines.append(
-            f"| {run} vs {first} | {d.metric} | {d.before:.3f} | {d.after:.3f} | {d.mean_diff:+.3f} | "
-            f"{d.ci_low:+.3f} to {d.ci_high:+.3f} | {d.n} |"
-        )
-    return lines
 
 
 def markdown(

@@ -33,6 +33,13 @@ class PairedDifference:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def markdown_row(self, label: str) -> str:
+        """`| label | metric | before | after | difference | CI | P(≤ 0) | n |`, a row of `TABLE_HEAD`."""
+        return (
+            f"| {label} | {self.metric} | {self.before:.3f} | {self.after:.3f} | {self.mean_diff:+.3f} | "
+            f"{self.ci_low:+.3f} to {self.ci_high:+.3f} | {self.p_not_better:.4f} | {self.n} |"
+        )
+
     def text(self) -> str:
         level = round(100 * self.confidence)
         return (
@@ -72,6 +79,20 @@ def paired_bootstrap(
         resamples=resamples,
         p_not_better=sum(1 for m in means if m <= 0) / resamples,
     )
+
+
+TABLE_HEAD = (
+    "| comparison | metric | before | after | difference | 95% CI | P(≤ 0) | problems |",
+    "|---|---|---:|---:|---:|---:|---:|---:|",
+)
+
+
+def compare_rows(before: Sequence[Any], after: Sequence[Any]) -> dict[str, PairedDifference]:
+    """Reward and score ratio of two runs' result rows, problem by problem (`paired_bootstrap`)."""
+    return {
+        field: paired_bootstrap(per_problem(before, field), per_problem(after, field), field)
+        for field in ("reward", "score_ratio")
+    }
 
 
 def per_problem(rows: Sequence[Any], field: str) -> dict[str, float]:
