@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trainer.distributed import exit_if_distributed
 from trainer.env_card import write_card
 from trainer.env_client import EnvClient, EnvUnavailableError
 from trainer.model_prep import resolve_model
@@ -165,12 +166,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         trainer = run_sft(script_args, training_args, model_args)
     except EnvUnavailableError as e:
         print(f"\nSFT stopped: the environment service is unreachable.\n  {e}", file=sys.stderr)
+        exit_if_distributed(3)
         return 3
+    trainer.end()
     if trainer.accelerator.is_main_process:
         print(
             f"saved to {training_args.output_dir}; continue with GRPO: sched-train train --config ... "
             f"--model_name_or_path {training_args.output_dir}"
         )
+    exit_if_distributed(0)  # before `trainer` is freed: see trainer/distributed.py
     return 0
 
 

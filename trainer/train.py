@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trainer.distributed import exit_if_distributed
 from trainer.env_card import trained_prompt_style, write_card
 from trainer.env_client import EnvClient, EnvUnavailableError
 from trainer.model_prep import resolve_model
@@ -272,11 +273,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"  {_checkpoint_advice(training_args.output_dir)}",
             file=sys.stderr,
         )
+        exit_if_distributed(3)
         return 3
     trainer.end()
     if trainer.accelerator.is_main_process:
         what = "LoRA adapter" if model_args.use_peft else "model"
         print(f"{what} saved to {training_args.output_dir}")
+    exit_if_distributed(0)  # before `trainer` is freed: see trainer/distributed.py
     return 0
 
 

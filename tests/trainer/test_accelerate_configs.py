@@ -4,6 +4,7 @@ launches 2 processes over gloo, then runs GRPO with them against a live service.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -42,9 +43,26 @@ def test_config_is_valid(name: str, kind: DistributedType, zero_stage: int | Non
 
 
 def _launch(args: list[str], tmp: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """`accelerate launch` over 2 CPU processes; on a timeout the launcher *and* its workers are killed (one
+    session), and the test fails with the output, rather than leaving orphaned workers behind."""
     env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     cmd = [ACCELERATE, "launch", "--config_file", str(CONFIGS / "cpu_2proc.yaml"), *args]
-    return subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"accelerate launch did not exit within {timeout:.0f} s\n{out[-2000:]}\n{err[-3000:]}")
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def test_cpu_config_launches_two_gloo_processes(tmp_path: Path) -> None:
