@@ -39,7 +39,7 @@ from trainer.env_client import EnvClient
 from trainer.evaluation.backends import SamplingConfig, make_reference
 from trainer.evaluation.problems import EvalProblem, from_split
 from trainer.evaluation.records import ResultRow, RunSummary
-from trainer.evaluation.runner import Run, load_summary, run_eval, write_run
+from trainer.evaluation.runner import Run, load_rows, load_summary, run_eval, write_run
 from trainer.evaluation.stats import compare_rows
 from trainer.local_service import local_service
 from trainer.model_prep import resolve_dtype
@@ -79,11 +79,6 @@ def bar(description: str, total: int) -> Iterator[Callable[[int], None]]:
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
         yield partial(progress.advance, progress.add_task(description, total=total))
-
-
-def load_rows(run_dir: Path) -> list[ResultRow]:
-    with (run_dir / "results.jsonl").open(encoding="utf-8") as f:
-        return [ResultRow.model_validate_json(line) for line in f if line.strip()]
 
 
 def evaluate(
