@@ -8,13 +8,15 @@ objects) waits for the GIL to release them. Neither thread can move: the process
 `accelerate launch` waits for it forever. It happened in about one launch in five on a 2-core machine
 (torch 2.13, gloo; see tests/trainer/test_accelerate_configs.py).
 
-A process of a multi-process launch therefore ends with `os._exit` once its work is done and its output
-flushed: nothing is left to run at that point (checkpoints and the model are written, trackers finished,
-the process group destroyed), and skipping the interpreter's teardown skips the deadlock.
+A process of a multi-process launch therefore ends with `os._exit` once its work is done, while the trainer
+is still referenced: the exit handlers registered with `atexit` run first (a tracker such as wandb
+finishes its run there), then the output is flushed, and the interpreter's teardown, where the deadlock
+is, never starts.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -33,6 +35,7 @@ def exit_if_distributed(code: int) -> None:
     """In a multi-process launch, flush everything and end the process now with `code`; else return."""
     if launched_processes() <= 1:
         return
+    atexit._run_exitfuncs()  # what a normal exit would run (trackers, logging.shutdown, ...), in order
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed or broken pipe: nothing more to write

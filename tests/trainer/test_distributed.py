@@ -45,18 +45,23 @@ def test_a_launched_process_exits_now_with_its_code(monkeypatch: pytest.MonkeyPa
 
 
 def test_output_is_flushed_and_finalizers_are_skipped() -> None:
-    """In a real process: what was printed and logged arrives, the exit code is kept, and no object's
-    teardown runs (a finalizer that would hang, as gloo's does, is never reached)."""
+    """In a real process: what was printed and logged arrives, exit handlers run (a tracker finishes its
+    run there), the exit code is kept, and no object's teardown runs (a `__del__` that would hang, as
+    gloo's process group does, is never reached)."""
     script = (
-        "import logging, sys, weakref\n"
+        "import atexit, logging\n"
         "from trainer.distributed import exit_if_distributed\n"
         "logging.basicConfig(level=logging.INFO, format='%(message)s')\n"
-        "class Hangs: pass\n"
-        "h = Hangs()\n"
-        "weakref.finalize(h, lambda: print('teardown ran', flush=True))\n"
-        "print('model saved', end='')\n"
-        "logging.getLogger('t').info('logged')\n"
-        "exit_if_distributed(5)\n"
+        "class Hangs:\n"
+        "    def __del__(self):\n"
+        "        print('teardown ran', flush=True)\n"
+        "def main():\n"
+        "    trainer = Hangs()\n"
+        "    atexit.register(print, ' tracker finished', end='')\n"
+        "    print('model saved', end='')\n"
+        "    logging.getLogger('t').info('logged')\n"
+        "    exit_if_distributed(5)\n"
+        "main()\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script],
@@ -67,5 +72,5 @@ def test_output_is_flushed_and_finalizers_are_skipped() -> None:
         timeout=60,
     )
     assert done.returncode == 5
-    assert done.stdout == "model saved"
+    assert done.stdout == "model saved tracker finished"
     assert "logged" in done.stderr
