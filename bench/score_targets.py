@@ -1,7 +1,7 @@
 """Every scoring-speed target of issue 10, measured in one run and printed as a ratio or a figure.
 
     .venv/bin/python bench/score_targets.py [--seconds 3] [--skip-large] [--rounds N]
-                                            [--keep-alive-requests N ...]
+                                            [--keep-alive-requests N ...] [--even-split]
 
 1. In-process: the scoring core vs the literal transcription of the published reward functions that the
    tests hold (`tests/env_server/test_original_profile.py::published_rewards`), on the same realistic
@@ -16,7 +16,8 @@
 4. 8 concurrent clients (processes) sending batch 64, 2 workers: p99 (target < 10 ms), and how many of
    the 8 connections each worker holds (`--rounds N` repeats it with new connections). With
    `--keep-alive-requests 0 100` it alternates between a server without a per-connection request limit
-   and one that closes a connection after 100 requests (`SCHED_KEEP_ALIVE_REQUESTS`).
+   and one that closes a connection after 100 requests (`SCHED_KEEP_ALIVE_REQUESTS`). `--even-split`
+   adds the best case for balance: two 1-worker servers with 4 of the clients each.
 5. Large legal requests, 1 worker: how long each takes, and the slowest `/health` answered by the same
    worker meanwhile (target < 100 ms).
 
@@ -172,20 +173,26 @@ def _client(port: int, body: bytes, n_items: int, seconds: float, start: float, 
 
 
 def process_load(
-    port: int, body: dict[str, Any], clients: int, seconds: float, server_pid: int | None = None
+    port: int | list[int],
+    body: dict[str, Any],
+    clients: int,
+    seconds: float,
+    server_pid: int | None = None,
 ) -> tuple[float, list[float], list[int]]:
     """(requests/s, latencies, connections per server worker) of `clients` processes sending `body` back
     to back for `seconds`. The split is read from the server's worker processes halfway through (empty
     without `server_pid`): each client keeps one connection, and the kernel gives each new connection to
-    whichever worker accepts first, so 8 clients can land 4/4 or 6/2, and a worker with 6 queues 6."""
+    whichever worker accepts first, so 8 clients can land 4/4 or 6/2, and a worker with 6 queues 6.
+    Several ports: client i uses port i mod len(ports) (single-worker servers split evenly by hand)."""
+    ports = port if isinstance(port, list) else [port]
     raw = json.dumps(body).encode()
     q: Any = mp.get_context("fork").Queue()
     start = time.time() + 1.0
     procs = [
         mp.get_context("fork").Process(
-            target=_client, args=(port, raw, len(body["items"]), seconds, start, q)
+            target=_client, args=(ports[i % len(ports)], raw, len(body["items"]), seconds, start, q)
         )
-        for _ in range(clients)
+        for i in range(clients)
     ]
     for p in procs:
         p.start()
@@ -305,6 +312,26 @@ def large_requests(pairs: list[tuple[Any, str]]) -> None:
         server.stop()
 
 
+def even_split(inline: dict[str, Any], by_id: dict[str, Any], rounds: int, seconds: float) -> None:
+    """Section 4 with the connections split 4/4 by construction: two 1-worker servers, 4 clients each.
+    The same two worker processes and 8 clients as the 2-worker server, so what the kernel's split of
+    connections costs is the difference, and this p99 is the best a perfect balancer could give."""
+    pair = [start_server(workers=1, SCHED_TRAIN_SIZE="64") for _ in range(2)]
+    try:
+        ports = [int(srv.url.rsplit(":", 1)[1]) for srv in pair]
+        for _ in range(rounds):
+            for name, body in (("inline problems", inline), ("problem_id items", by_id)):
+                rps, lat, _ = process_load(ports, body, 8, seconds)
+                print(
+                    f"  {name:18} {rps * 64:>9,.0f} compl/s  p50 {pct(lat, 50):.2f} ms  "
+                    f"p99 {pct(lat, 99):.2f} ms  connections per worker 4/4 by construction "
+                    f"(two 1-worker servers)"
+                )
+    finally:
+        for srv in pair:
+            srv.stop()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=3.0, help="measuring time per figure")
@@ -318,6 +345,11 @@ def main() -> None:
         default=[Settings().keep_alive_requests],
         help="SCHED_KEEP_ALIVE_REQUESTS of the 2-worker server (0: no limit); several values: section 4 "
         "alternates between one server for each",
+    )
+    ap.add_argument(
+        "--even-split",
+        action="store_true",
+        help="section 4 also measures its best case for balance: two 1-worker servers, 4 clients on each",
     )
     args = ap.parse_args()
     pairs = realistic_pairs(400)
@@ -381,6 +413,8 @@ def main() -> None:
                         f"p99 {pct(lat, 99):.2f} ms  connections per worker {'/'.join(map(str, split))}  "
                         f"(requests per connection: {limit or 'no limit'})"
                     )
+        if args.even_split:
+            even_split(inline, by_id, args.rounds, args.seconds)
     finally:
         for srv in servers:
             srv.stop()
