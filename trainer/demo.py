@@ -7,7 +7,7 @@ cold-start SFT on 80 of the solver's traced answers starts teaching it the metho
 8 problems are answered again. Measured here (444 s and 486 s in two runs, the model conversion
 included): after SFT the answers earn about 40 of 100 points (base: 0); GRPO step 1 earns 10.0 ± 14.1,
 step 2 28.9 ± 37.8. It prints a line per training step and ends with the before/after table. Everything
-goes to `runs/demo`; `make learn` is the full-size run (100 test problems; about 56 minutes here).
+goes to `runs/demo`; `make learn` is the full-size run (100 test problems; about 51 minutes here).
 
     python -m trainer.demo [--output_dir runs/demo]
 """
