@@ -38,10 +38,14 @@ def test_a_single_process_returns(monkeypatch: pytest.MonkeyPatch, world_size: s
 def test_a_launched_process_exits_now_with_its_code(monkeypatch: pytest.MonkeyPatch, code: int) -> None:
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setattr(distributed.os, "_exit", _fake_exit)
-    monkeypatch.setattr(logging, "shutdown", lambda: None)  # pytest's own handlers stay usable
+    # pytest's own exit handlers and log handlers stay in place; that they run is checked below
+    ran: list[str] = []
+    monkeypatch.setattr(distributed.atexit, "_run_exitfuncs", lambda: ran.append("atexit"))
+    monkeypatch.setattr(logging, "shutdown", lambda: ran.append("logging"))
     with pytest.raises(_Exited) as exited:
         distributed.exit_if_distributed(code)
     assert exited.value.args == (code,)
+    assert ran == ["atexit", "logging"]
 
 
 def test_output_is_flushed_and_finalizers_are_skipped() -> None:
