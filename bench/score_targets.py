@@ -312,6 +312,14 @@ def large_requests(pairs: list[tuple[Any, str]]) -> None:
         server.stop()
 
 
+def print_load(name: str, rps: float, lat: list[float], split: str) -> None:
+    """One line of section 4: batch-64 throughput, p50, p99 and how the 8 connections were split."""
+    print(
+        f"  {name:18} {rps * 64:>9,.0f} compl/s  p50 {pct(lat, 50):.2f} ms  p99 {pct(lat, 99):.2f} ms  "
+        f"connections per worker {split}"
+    )
+
+
 def even_split(inline: dict[str, Any], by_id: dict[str, Any], rounds: int, seconds: float) -> None:
     """Section 4 with the connections split 4/4 by construction: two 1-worker servers, 4 clients each.
     The same two worker processes and 8 clients as the 2-worker server, so what the kernel's split of
@@ -322,11 +330,7 @@ def even_split(inline: dict[str, Any], by_id: dict[str, Any], rounds: int, secon
         for _ in range(rounds):
             for name, body in (("inline problems", inline), ("problem_id items", by_id)):
                 rps, lat, _ = process_load(ports, body, 8, seconds)
-                print(
-                    f"  {name:18} {rps * 64:>9,.0f} compl/s  p50 {pct(lat, 50):.2f} ms  "
-                    f"p99 {pct(lat, 99):.2f} ms  connections per worker 4/4 by construction "
-                    f"(two 1-worker servers)"
-                )
+                print_load(name, rps, lat, "4/4 by construction (two 1-worker servers)")
     finally:
         for srv in pair:
             srv.stop()
@@ -408,10 +412,9 @@ def main() -> None:
                 srv_port = int(srv.url.rsplit(":", 1)[1])
                 for name, body in (("inline problems", inline), ("problem_id items", by_id)):
                     rps, lat, split = process_load(srv_port, body, 8, args.seconds, srv.process.pid)
-                    print(
-                        f"  {name:18} {rps * 64:>9,.0f} compl/s  p50 {pct(lat, 50):.2f} ms  "
-                        f"p99 {pct(lat, 99):.2f} ms  connections per worker {'/'.join(map(str, split))}  "
-                        f"(requests per connection: {limit or 'no limit'})"
+                    split_text = "/".join(map(str, split))
+                    print_load(
+                        name, rps, lat, f"{split_text}  (requests per connection: {limit or 'no limit'})"
                     )
         if args.even_split:
             even_split(inline, by_id, args.rounds, args.seconds)

@@ -38,23 +38,3 @@ def test_dataset_is_served_prompts_and_traced_answers(client: TestClient) -> Non
             {"role": "assistant", "content": env.solve(problem, trace=True).completion}
         ]
         assert row["completion"][0]["content"].startswith("<think>By start time:")
-
-
-def test_cpu_grpo_config_is_two_groups_per_step_in_passes_of_two() -> None:
-    """8 completions per optimizer step, 2 problems × 4 (chosen on validation problems), generated
-    together, but put through the forward and backward passes 2 at a time: 8 sequences of ~925 tokens at
-    once peaked at 16 GB on a CPU (the process was killed at 24 GB), 2 at a time at 4.5 GB."""
-    from trainer.train import parse as parse_grpo
-
-    _, args, _ = parse_grpo(["--config", str(CONFIGS / "smollm2-135m-grpo-cpu.yaml"), "--bf16", "false"])
-    assert args.generation_batch_size == 8 and args.num_generations == 4  # 2 problems per step
-    assert (
-        args.per_device_train_batch_size,
-        args.gradient_accumulation_steps,
-        args.steps_per_generation,
-    ) == (
-        2,
-        4,
-        4,
-    )
-    assert args.loss_type == "dapo"  # normalised over the whole generation batch: the 8-completion gradient
