@@ -19,10 +19,10 @@ from env_server import native
 
 
 def test_what_is_built_is_what_is_loaded() -> None:
-    built = {m: any(f.is_file() for f in native.compiled_files(m)) for m in native.CORE}
+    built = {m: any(f.is_file() for f in native.compiled_files(m)) for m in native.BUILT}
     assert native.status() == built
     assert native.stale() == []  # conftest refuses to start otherwise
-    assert native.describe().startswith("compiled (mypyc)" if all(built.values()) else "pure Python")
+    assert native.describe().startswith("compiled (mypyc" if all(built.values()) else "pure Python")
 
 
 def _package(tmp_path: Path) -> Path:
@@ -30,22 +30,23 @@ def _package(tmp_path: Path) -> Path:
     (tmp_path / "pyproject.toml").write_text("")
     package = tmp_path / "pkg"
     package.mkdir()
-    for module in native.CORE:
-        (package / f"{module}.py").write_text("x = 1\n")
+    for module in native.BUILT:
+        native.source(module, package).write_text("x = 1\n")
     return package
 
 
 def test_a_compiled_module_older_than_its_source_is_stale(tmp_path: Path) -> None:
     package = _package(tmp_path)
     assert native.stale(package) == []  # nothing compiled: nothing stale
-    for module in native.CORE:
+    for module in native.BUILT:
         for f in native.compiled_files(module, package)[:1]:
             f.write_bytes(b"")
     assert native.stale(package) == []  # compiled after the sources were written
-    source = package / "checks.py"
-    later = source.stat().st_mtime + 10
-    os.utime(source, (later, later))
-    assert native.stale(package) == ["checks"]
+    for name in ("checks.py", "_strict.c"):
+        source = package / name
+        later = source.stat().st_mtime + 10
+        os.utime(source, (later, later))
+    assert native.stale(package) == ["checks", "_strict"]
     (tmp_path / "pyproject.toml").unlink()
     assert native.stale(package) == []  # installed, not a checkout: file times mean nothing
 
@@ -62,9 +63,11 @@ def test_a_failed_build_leaves_no_compiled_module(tmp_path: Path, monkeypatch: p
 
     monkeypatch.setattr(native.subprocess, "run", fail)
     monkeypatch.setattr(native, "PACKAGE", package)
-    assert native.build(package) == list(native.CORE)
-    assert [c[-1] for c in calls] == [f"pkg/{m}.py" for m in native.CORE]
-    assert all(c[:3] == [sys.executable, "-m", "mypyc"] for c in calls)
+    assert native.build(package) == list(native.BUILT)
+    mypyc, setup = calls[: len(native.CORE)], calls[len(native.CORE) :]
+    assert [c[-1] for c in mypyc] == [f"pkg/{m}.py" for m in native.CORE]
+    assert all(c[:3] == [sys.executable, "-m", "mypyc"] for c in mypyc)
+    assert [c[-2:] for c in setup] == [["pkg", m] for m in native.EXTENSIONS]  # setuptools, in place
     assert not old.exists()  # an older build never stays in front of the new source
 
 
@@ -79,10 +82,13 @@ def test_cli_status_and_require(monkeypatch: pytest.MonkeyPatch, capsys: pytest.
 
 
 PURE_DIGEST = """
+import sys
+sys.modules["env_server._strict"] = None  # as if never built (the editable install would find the .so)
 import env_server.parsing, env_server.checks, env_server.rewards
 from tests.env_server.test_reward_digest import EXPECTED, canonical, core_results, digest
 loaded = [m.__file__ for m in (env_server.parsing, env_server.checks, env_server.rewards)]
 assert all(f.endswith(".py") for f in loaded), loaded
+assert env_server.parsing.parse_strict is env_server.parsing.parse_strict_reference
 assert digest([f"{n} {canonical(r)}" for n, r in core_results()]) == EXPECTED
 print("pure", len(core_results()))
 """
