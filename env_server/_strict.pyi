@@ -1,6 +1,0 @@
-"""Type stub of the C extension built from `_strict.c` (see that file and `env_server.parsing`)."""
-
-from env_server.parsing import Parsed
-
-def parse_strict(text: str, /) -> Parsed: ...
-def setup(parsed_type: type[Parsed], no_events: Parsed, /) -> None: ...

@@ -1,0 +1,223 @@
+"""The C steps of the scoring core (`env_server/_core.c`) against their Python specifications.
+
+`parsing.parse_strict` and `checks.analyse` are the C functions when `python -m env_server.native` built
+the extension. `parse_strict` must return what `parsing.parse_strict_reference` returns, field by field
+and of the same type, for every string: token soups around every branch of the event pattern and the
+format check, white space and digits outside ASCII, text stored as 1-, 2- and 4-byte characters, and
+mutations of realistic answers. `analyse` must return what `checks.analyse_reference` returns for what
+either parser produces, and for generated schedules full of repeats, unknown events, ties and overlaps.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from env_server import checks, native, parsing
+from env_server.checks import Analysis, analyse_reference
+from env_server.generator import generate_problem
+from env_server.parsing import Parsed, parse_published, parse_strict_reference
+from env_server.problems import ProblemIndex, gold_completion, index_problem
+
+try:
+    from env_server import _core
+except ImportError:  # pragma: no cover - only without a C compiler
+    _core = None  # type: ignore[assignment]
+
+needs_c = pytest.mark.skipif(
+    _core is None and not any(f.is_file() for f in native.compiled_files("_core")),
+    reason="the C parser is not built (no C compiler): parse_strict is the Python reference",
+)
+
+TOKENS = [
+    "<think>", "</think>", "think>", "<schedule>", "</schedule>", "<event>", "</event>", "<name>", "</name>",
+    "<start>", "</start>", "<end>", "</end>", "09:00", "10:30", "9:00", "٠٩:٠٠", "1O:00", "99:99", ":",
+    "<", "/", ">", "A", "Gym", " Gym ", "é", "日", "😀", " ", "\n", "\t", "\u2003", "\u3000", "\x1c",
+    "\x85", "\xa0", "\u200b",
+    "<event><name>A</name><start>09:00</start><end>10:00</end></event>",
+    "<event>\n <name> B </name>\n<start>10:00</start> <end>11:30</end>\u2003</event>",
+]  # fmt: skip
+soup = st.lists(st.sampled_from(TOKENS), max_size=30).map("".join)
+
+
+def same(text: str) -> None:
+    got, want = parsing.parse_strict(text), parse_strict_reference(text)
+    assert type(got) is Parsed
+    assert got == want, text
+    for a, b in zip(got.keys, want.keys, strict=True):
+        assert all(type(x) is str for x in a) and a == b
+    assert all(type(x) is int for x in got.starts + got.ends)
+    assert type(got.format_ok) is bool and type(got.has_schedule) is bool
+
+
+@needs_c
+def test_the_c_functions_are_used_when_built() -> None:
+    assert parsing.parse_strict is not parse_strict_reference
+    assert checks.analyse is not analyse_reference
+    assert native.status()["_core"]
+
+
+@settings(max_examples=4000, deadline=None)
+@given(soup)
+def test_token_soups(text: str) -> None:
+    same(text)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(alphabet=st.sampled_from("<>/:0123456789 \n\u2003abeinmrst😀"), max_size=80))
+def test_character_soups(text: str) -> None:
+    same(text)
+
+
+def _answers() -> list[str]:
+    return [gold_completion(generate_problem(7, "train", i)) for i in range(40)]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_mutated_answers(seed: int) -> None:
+    """Realistic answers with characters deleted, inserted and replaced at random."""
+    rng = random.Random(seed)
+    alphabet = "<>/: \n\u20030123456789abc日😀"
+    for text in _answers():
+        same(text)
+        for _ in range(25):
+            chars = list(text)
+            for _ in range(rng.randint(1, 4)):
+                i = rng.randrange(len(chars))
+                op = rng.randrange(3)
+                if op == 0:
+                    del chars[i]
+                elif op == 1:
+                    chars.insert(i, rng.choice(alphabet))
+                else:
+                    chars[i] = rng.choice(alphabet)
+            same("".join(chars))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "<schedule></schedule>",
+        "</schedule><schedule>",
+        "<think>r</think><schedule><event><name>A</name><start>09:00</start><end>10:00</end></event></schedule>",
+        "<think> </think><schedule><event><name>A</name><start>09:00</start><end>10:00</end></event></schedule>",
+        "<think>r<think></think><schedule><event><name>A</name><start>09:00</start><end>10:00</end></event>"
+        "</schedule>",
+        " \u3000<think>r</think>\x85<schedule><event><name>\u2003A\xa0</name><start>09:00</start><end>10:00"
+        "</end></event></schedule>\u2003",
+        "<think>r</think><schedule><event><event><name>A</name><start>09:00</start><end>10:00</end></event>"
+        "</schedule>",
+        "<schedule><event><name> </name><start>09:00</start><end>10:00</end></event></schedule>",
+        "<schedule><event><name>A<</name><start>09:00</start><end>10:00</end></event></schedule>",
+        "<schedule><event><name>A</name><start>٠٩:٠٠</start><end>10:00</end></event></schedule>",
+        "<schedule><event><name>A</name><start>99:99</start><end>00:00</end></event></schedule>",
+        "<schedule><event><name>A</name><start>09:00</start><end>10:00</end></event",
+        "<think>r</think>x<schedule><event><name>😀</name><start>09:00</start><end>10:00</end></event>"
+        "</schedule>",
+        "<think>r</think><schedule>x<event><name>A</name><start>09:00</start><end>10:00</end></event>"
+        "</schedule>",
+    ],
+)
+def test_edge_cases(text: str) -> None:
+    same(text)
+
+
+def test_many_events_and_every_time() -> None:
+    """More events than the parser's first buffer holds, and every time string from 00:00 to 99:99."""
+    times = [f"{h:02d}:{m:02d}" for h in range(100) for m in range(100)]
+    body = "".join(
+        f"<event><name>e{i}</name><start>{t}</start><end>{times[-1 - i]}</end></event>\n"
+        for i, t in enumerate(times)
+    )
+    same(f"<think>all of them</think>\n<schedule>\n{body}</schedule>")
+
+
+@needs_c
+def test_the_extension_checks_its_argument() -> None:
+    assert _core is not None
+    with pytest.raises(TypeError):
+        _core.parse_strict(b"<schedule>")  # type: ignore[arg-type]
+
+
+# analyse --------------------------------------------------------------------------------------------
+
+PROBLEMS = [generate_problem(3, "train", i) for i in range(8)]
+INDEXES = [index_problem(p) for p in PROBLEMS]
+
+
+def same_analysis(parsed: Parsed, problem: ProblemIndex) -> None:
+    got, want = checks.analyse(parsed, problem), analyse_reference(parsed, problem)
+    assert type(got) is Analysis
+    assert got == want
+    assert got.parsed is parsed
+    assert [type(x) for x in got] == [type(x) for x in want]
+    assert [type(m) for m in got.matches] == [type(m) for m in want.matches]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_analyse_on_what_the_parsers_read(seed: int) -> None:
+    rng = random.Random(seed)
+    for problem, index in zip(PROBLEMS, INDEXES, strict=True):
+        events = list(problem.events)
+        for _ in range(30):
+            picked = rng.sample(events, rng.randint(0, len(events)))
+            picked += rng.sample(events, rng.randint(0, 2))  # repeats
+            if rng.random() < 0.5:
+                picked.sort(key=lambda e: e.start)
+            rows = [(e.name, e.start, e.end) for e in picked]
+            if rng.random() < 0.3 and rows:
+                rows[rng.randrange(len(rows))] = ("Invented", "10:00", "11:00")
+            if rng.random() < 0.2 and rows:
+                name, start, end = rows[0]
+                rows[0] = (f" {name}\u2003", start, end)  # trimmed by `default`, not by `original`
+            body = "".join(
+                f"<event><name>{n}</name><start>{a}</start><end>{b}</end></event>" for n, a, b in rows
+            )
+            text = f"<think>why</think><schedule>{body}</schedule>"
+            same_analysis(parsing.parse_strict(text), index)
+            same_analysis(parse_published(text), index)
+
+
+def _parsed(keys: list[tuple[str, str, str]], starts: list[int], ends: list[int]) -> Parsed:
+    return Parsed(tuple(keys), tuple(starts), tuple(ends), True, True)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.data())
+def test_analyse_on_generated_schedules(data: st.DataObject) -> None:
+    """Any mix of known, unknown and repeated events, with times that tie, touch, invert and overlap."""
+    k = data.draw(st.integers(0, len(INDEXES) - 1))
+    problem, index = PROBLEMS[k], INDEXES[k]
+    known = [(e.name, e.start, e.end) for e in problem.events]
+    key = st.one_of(
+        st.sampled_from(known), st.just(("Nobody", "01:00", "02:00")), st.just(("Other", "03:00", "04:00"))
+    )
+    keys = data.draw(st.lists(key, max_size=12))
+    n = len(keys)
+    times = st.lists(st.integers(0, 12), min_size=n, max_size=n)
+    same_analysis(_parsed(keys, data.draw(times), data.draw(times)), index)
+
+
+def test_analyse_of_nothing_and_of_many_events() -> None:
+    index = INDEXES[0]
+    same_analysis(_parsed([], [], []), index)
+    keys = [(e.name, e.start, e.end) for e in PROBLEMS[0].events] * 300  # more repeats than a buffer
+    same_analysis(_parsed(keys, list(range(len(keys))), [i + 1 for i in range(len(keys))]), index)
+
+
+@needs_c
+def test_analyse_checks_its_arguments() -> None:
+    assert _core is not None
+    index = INDEXES[0]
+    with pytest.raises(TypeError):
+        _core.analyse((), index)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        _core.analyse(_parsed([], [], []))  # type: ignore[call-arg]
+    with pytest.raises(ValueError):
+        _core.analyse(Parsed((), (1,), (), True, True), index)
+    with pytest.raises(AttributeError):
+        _core.analyse(_parsed([], [], []), object())  # type: ignore[arg-type]
