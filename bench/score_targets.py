@@ -103,14 +103,14 @@ def in_process(pairs: list[tuple[Any, str]], seconds: float) -> dict[str, float]
     indexed = {p.id: index_problem(p, p.optimal_score) for p, _ in pairs}
     entries = [(indexed[p.id], p.id, t) for p, t in pairs]
     cache = ProblemCache(1024)
-    raw = [(wire_problem(p), t) for p, t in pairs]
+    raw = [(orjson.dumps(wire_problem(p)), t) for p, t in pairs]  # each problem's JSON text, as sent
     fns: dict[str, Callable[[], int]] = {
         "published": lambda: [published_rewards(t, p) for p, t in pairs] and len(pairs)
     }
     for name, profile in PROFILES.items():
         fns[f"core {name}"] = lambda profile=profile: len(score_batch(entries, profile, 65_536))
         fns[f"core {name} +inline"] = lambda profile=profile: len(
-            [score(t, cache.index_raw(r), profile, 65_536) for r, t in raw]
+            [score(t, cache.index_json(r), profile, 65_536) for r, t in raw]
         )
     return race(fns, seconds)
 

@@ -1,13 +1,15 @@
 """`POST /v1/score`: the scoring route, with a fast path for well-formed requests.
 
 The route is an ordinary FastAPI route (`ScoreRequest` in, `ScoreResponse` out: same schema, same errors).
-In front of it, `ScoreService.fast` reads the body with orjson and accepts it only when it has exactly the
-shape `ScoreRequest` accepts (JSON content type, an object with `items` and optionally `profile`, every
-item an object with a string `completion` and exactly one of a string `problem_id` or an object
-`problem`). Inline problems are validated by `ProblemSpec` and indexed once per distinct content
-(`ProblemCache`). Anything else (bad JSON, a wrong type, an invalid problem) goes to the ordinary route,
-which validates with pydantic and answers with the usual 422. Both paths score with `score_batch` and
-write the response with orjson, so results are the same whichever path a request takes.
+In front of it, `ScoreService.fast` decodes the body with msgspec and accepts it only when it has exactly
+the shape `ScoreRequest` accepts (JSON content type, an object with `items` and optionally `profile`,
+every item an object with a string `completion` and exactly one of a string `problem_id` or an object
+`problem`). An inline problem is kept as the JSON text it was sent as (not decoded): that text is its key
+in the `ProblemCache`, so a problem is decoded, validated by `ProblemSpec` and indexed once per distinct
+content, and a GRPO group's repeats of it cost a dictionary look-up. Anything else (bad JSON, a wrong
+type, an invalid problem) goes to the ordinary route, which validates with pydantic and answers with the
+usual 422. Both paths score with `score_batch` and write the response with orjson, so results are the same
+whichever path a request takes.
 
 Work that could hold the event loop (a body over `offload_body_bytes`, ids of problems that must first be
 generated, or a large validated batch) runs on a worker thread, and every request has a time budget
@@ -21,6 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import orjson
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -51,8 +54,6 @@ from env_server.settings import Settings
 from env_server.store import ProblemStore
 from shared_schema import ScoreRequest, ScoreResponse
 
-_ITEM_KEYS = frozenset(("problem_id", "problem", "completion"))
-_REQUEST_KEYS = frozenset(("profile", "items"))
 # A validated batch this large is scored on a worker thread (a few milliseconds of work at most inline).
 _INLINE_ITEMS = 256
 
@@ -65,12 +66,29 @@ def dumps(obj: Any) -> bytes:
         return json.dumps(obj).encode()
 
 
+class _WireItem(msgspec.Struct, forbid_unknown_fields=True):
+    """An item as the fast path reads it; `problem` is the JSON text as sent (empty when absent)."""
+
+    completion: str
+    problem_id: str | None = None
+    problem: msgspec.Raw = msgspec.Raw()
+
+
+class _WireRequest(msgspec.Struct, forbid_unknown_fields=True):
+    items: list[_WireItem]
+    profile: str = DEFAULT_PROFILE
+
+
+_decode = msgspec.json.Decoder(_WireRequest).decode
+_NO_PROBLEM = (b"", b"null")  # `problem` absent or null
+
+
 @dataclass(frozen=True, slots=True)
 class _Plan:
     """A request in the simple shape, before its problems are resolved."""
 
     profile: str
-    items: list[tuple[str | None, dict[str, Any] | None, str]]  # (problem_id, inline problem, completion)
+    items: list[tuple[str | None, bytes | None, str]]  # (problem_id, inline problem's JSON, completion)
     heavy: bool  # resolving needs generation: do it off the event loop
 
 
@@ -87,42 +105,41 @@ class ScoreService:
 
     # The fast path ------------------------------------------------------------------------------------
 
-    def _plan(self, data: Any) -> _Plan | None:
-        """`data` in exactly a shape `ScoreRequest` accepts (problems still to validate), else None."""
-        if type(data) is not dict or not data.keys() <= _REQUEST_KEYS:
+    def _plan(self, body: bytes) -> _Plan | None:
+        """The body in exactly a shape `ScoreRequest` accepts (problems still to validate), else None."""
+        try:
+            request = _decode(body)
+        except (msgspec.DecodeError, RecursionError):  # not JSON, not this shape, or nested too deep
             return None
-        items, profile = data.get("items"), data.get("profile", DEFAULT_PROFILE)
-        if type(items) is not list or not items or type(profile) is not str:
+        if not request.items:
             return None
-        out: list[tuple[str | None, dict[str, Any] | None, str]] = []
+        out: list[tuple[str | None, bytes | None, str]] = []
         heavy = False
         resident = self.store.resident
-        for item in items:
-            if type(item) is not dict or not item.keys() <= _ITEM_KEYS:
-                return None
-            completion, pid, problem = item.get("completion"), item.get("problem_id"), item.get("problem")
-            if type(completion) is not str:
-                return None
-            if problem is None:
-                if type(pid) is not str:
+        for item in request.items:
+            pid, problem = item.problem_id, bytes(item.problem)
+            if problem in _NO_PROBLEM:
+                if pid is None:
                     return None
                 heavy = heavy or resident(pid) is None
-            elif pid is not None or type(problem) is not dict:
+                out.append((pid, None, item.completion))
+            elif pid is not None or problem[:1] != b"{":
                 return None
-            out.append((pid, problem, completion))
-        return _Plan(profile, out, heavy)
+            else:
+                out.append((None, problem, item.completion))
+        return _Plan(request.profile, out, heavy)
 
     def _entries(self, plan: _Plan) -> list[Entry] | None:
         """Resolve the plan's problems; None if an inline problem is invalid (the route says why)."""
         entries: list[Entry] = []
-        index, cached = self.store.index, self.problems.index_raw
+        index, cached = self.store.index, self.problems.index_json
         for pid, problem, completion in plan.items:
             if problem is None:
                 entries.append((index(pid or ""), pid, completion))
                 continue
             try:
                 entries.append((cached(problem), None, completion))
-            except ValidationError:
+            except (ValidationError, orjson.JSONDecodeError):
                 return None
         return entries
 
@@ -141,13 +158,13 @@ class ScoreService:
             return self._run_body_unpaused(body, deadline)
 
     def _run_body_unpaused(self, body: bytes, deadline: float) -> Response | None:
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            data = _stdlib_json(body)
-        plan = self._plan(data)
+        plan = self._plan(body)
         response = None if plan is None else self._run(plan, deadline)
         if response is None:
+            try:
+                data = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                data = _stdlib_json(body)
             try:
                 ScoreRequest.model_validate(data, from_attributes=True)  # as FastAPI validates bodies
             except ValidationError as e:
@@ -164,10 +181,7 @@ class ScoreService:
         deadline = self.deadline()
         if len(body) > self.settings.offload_body_bytes:
             return await run_in_threadpool(self._run_body, body, deadline)
-        try:
-            plan = self._plan(orjson.loads(body))
-        except orjson.JSONDecodeError:
-            return None
+        plan = self._plan(body)
         if plan is None:
             return None
         if plan.heavy:
@@ -215,7 +229,7 @@ def _stdlib_json(body: bytes) -> Any:
     except json.JSONDecodeError as e:
         error = {"type": "json_invalid", "loc": ("body", e.pos), "msg": "JSON decode error", "input": {}}
         raise RequestValidationError([{**error, "ctx": {"error": e.msg}}]) from None
-    except UnicodeDecodeError:
+    except Exception:  # as FastAPI: undecodable bytes, JSON nested too deep for the parser, …
         raise HTTPException(400, "There was an error parsing the body") from None
 
 

@@ -14,7 +14,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
 
 import orjson
 
@@ -67,7 +66,9 @@ class ProblemCache:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._items: OrderedDict[bytes | str, ProblemIndex] = OrderedDict()  # bytes: raw JSON; str: a spec's
+        self._items: OrderedDict[bytes | str, ProblemIndex] = (
+            OrderedDict()
+        )  # bytes: JSON as sent; str: a spec's
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
@@ -88,14 +89,14 @@ class ProblemCache:
             if len(self._items) > self.size:
                 self._items.popitem(last=False)
 
-    def index_raw(self, raw: dict[str, Any]) -> ProblemIndex:
-        """The index of a problem given as parsed JSON; raises `ValidationError` if it is not a valid
-        `ProblemSpec` (invalid problems are never cached)."""
-        key = orjson.dumps(raw)  # key order as sent: a client sends the same problem the same way
-        index = self._get(key)
+    def index_json(self, raw: bytes) -> ProblemIndex:
+        """The index of a problem given as the JSON text of an object, as sent (the text is the key: a
+        client sends the same problem the same way); raises `orjson.JSONDecodeError` if it is not JSON
+        and `ValidationError` if it is not a valid `ProblemSpec` (invalid problems are never cached)."""
+        index = self._get(raw)
         if index is None:
-            index = index_problem(ProblemSpec.model_validate(raw))
-            self._put(key, index)
+            index = index_problem(ProblemSpec.model_validate(orjson.loads(raw)))
+            self._put(raw, index)
         return index
 
     def index_spec(self, spec: ProblemSpec) -> ProblemIndex:

@@ -118,6 +118,41 @@ def test_raw_bodies_answer_as_the_validated_route(
         assert got.json() == want.json()
 
 
+_WIRE_JSON = json.dumps(WIRE)
+_GOLD_JSON = json.dumps(GOLD)
+# JSON texts that dictionaries cannot express, or that the fast path reads as text: inline problems are
+# kept as the JSON sent (the cache's key) and decoded only when first met.
+RAW_JSON: list[bytes] = [
+    f'{{"items": [{{"problem":  \n {_WIRE_JSON} \n, "completion": {_GOLD_JSON}}}]}}'.encode(),
+    f'{{"items": [{{"problem": null, "problem_id": "train-000001", "completion": {_GOLD_JSON}}}]}}'.encode(),
+    b'{"items": [{"problem_id": null, "problem": null, "completion": "x"}]}',
+    f'{{"items": [{{"problem_id": "train-000001", "completion": "a", "completion": {_GOLD_JSON}}}]}}'.encode(),
+    f'{{"items": [{{"problem": {_WIRE_JSON}, "problem": [1], "completion": "x"}}]}}'.encode(),
+    b'{"items": [{"problem": [1], "completion": "x"}]}',
+    b'{"items": [{"problem": "x", "completion": "x"}]}',
+    b'{"items": [{"problem": 1e400, "completion": "x"}]}',
+    b'{"items": [{"problem": {"events": [{"name": "\\ud800", "start": "09:00", "end": "10:00"}, '
+    b'{"name": "B", "start": "10:00", "end": "11:00"}]}, "completion": "x"}]}',
+    b'{"items": [{"problem_id": "train-000001", "completion": "\\ud800 lone"}]}',
+    b'{"items": [{"problem": {"events": ' + b"[" * 3000 + b"]" * 3000 + b'}, "completion": "x"}]}',
+    b'{"items": [{"problem": {"events": [], "events": '
+    + _WIRE_JSON.encode()[11:-1]
+    + b', "completion": "x"}]}',
+    b'\xef\xbb\xbf{"items": [{"problem_id": "train-000001", "completion": "x"}]}',
+]
+
+
+@pytest.mark.parametrize("raw", RAW_JSON)
+def test_json_texts_answer_as_the_validated_route(
+    fast: TestClient, offloaded: TestClient, validated: TestClient, raw: bytes
+) -> None:
+    headers = {"content-type": "application/json"}
+    want = validated.post("/v1/score", content=raw, headers=headers)
+    for c in (fast, offloaded):
+        got = c.post("/v1/score", content=raw, headers=headers)
+        assert (got.status_code, got.content) == (want.status_code, want.content)
+
+
 def test_over_the_item_limit_is_a_413_on_every_path() -> None:
     body = {"items": [ITEM] * 3}
     for overrides in ({}, {"offload_body_bytes": 0}):
@@ -181,7 +216,7 @@ def test_problem_cache_is_bounded() -> None:
     cache = ProblemCache(2)
     for i in range(5):
         p = generate_problem(0, "train", i)
-        cache.index_raw({"events": [e.model_dump() for e in p.events], "priorities": list(p.priorities)})
+        cache.index_json(json.dumps({"events": [e.model_dump() for e in p.events]}).encode())
     assert len(cache) == 2 and cache.misses == 5
 
 
