@@ -431,6 +431,250 @@ done:
     return result;
 }
 
+/* -- violations ---------------------------------------------------------------------------------- */
+
+#define MAX_REPORTED_PAIRS 50 /* checks.MAX_REPORTED_PAIRS */
+
+static PyObject *s_type, *s_indices, *s_events, *s_message, *s_name, *s_start, *s_end;
+static PyObject *k_format, *k_too_few, *k_unknown, *k_repeated, *k_unsorted, *k_overlap, *m_format;
+
+/* `_as_wire(key)`: {"name", "start", "end"} of a (name, start, end) key. */
+static PyObject *as_wire(PyObject *key) {
+    if (!PyTuple_Check(key) || PyTuple_GET_SIZE(key) != 3) {
+        PyErr_SetString(PyExc_TypeError, "an event key is a (name, start, end) tuple");
+        return NULL;
+    }
+    PyObject *d = PyDict_New();
+    if (d == NULL || PyDict_SetItem(d, s_name, PyTuple_GET_ITEM(key, 0)) < 0 ||
+        PyDict_SetItem(d, s_start, PyTuple_GET_ITEM(key, 1)) < 0 ||
+        PyDict_SetItem(d, s_end, PyTuple_GET_ITEM(key, 2)) < 0) {
+        Py_XDECREF(d);
+        return NULL;
+    }
+    return d;
+}
+
+/* Append `_violation(kind, [positions], [events of those positions], message)` to `out`; steals
+ * `message`. */
+static int add_violation(PyObject *out, PyObject *kind, PyObject *keys, const Py_ssize_t *at, Py_ssize_t n_at,
+                         PyObject *message) {
+    PyObject *indices = NULL, *events = NULL, *v = NULL;
+    int ok = -1;
+    if (message == NULL)
+        return -1;
+    indices = PyList_New(n_at);
+    events = PyList_New(n_at);
+    if (indices == NULL || events == NULL)
+        goto done;
+    for (Py_ssize_t k = 0; k < n_at; k++) {
+        PyObject *pos = PyLong_FromSsize_t(at[k]);
+        if (pos == NULL)
+            goto done;
+        PyList_SET_ITEM(indices, k, pos);
+        PyObject *ev = as_wire(PyTuple_GET_ITEM(keys, at[k]));
+        if (ev == NULL)
+            goto done;
+        PyList_SET_ITEM(events, k, ev);
+    }
+    v = PyDict_New();
+    if (v == NULL || PyDict_SetItem(v, s_type, kind) < 0 || PyDict_SetItem(v, s_indices, indices) < 0 ||
+        PyDict_SetItem(v, s_events, events) < 0 || PyDict_SetItem(v, s_message, message) < 0)
+        goto done;
+    ok = PyList_Append(out, v);
+done:
+    Py_XDECREF(indices);
+    Py_XDECREF(events);
+    Py_XDECREF(v);
+    Py_DECREF(message);
+    return ok;
+}
+
+static PyObject *key_item(PyObject *keys, Py_ssize_t pos, Py_ssize_t k) {
+    return PyTuple_GET_ITEM(PyTuple_GET_ITEM(keys, pos), k); /* checked by as_wire before use */
+}
+
+typedef struct {
+    long long start, end;
+    Py_ssize_t index;
+} Span;
+
+/* `sorted(range(n), key=spans.__getitem__)`: by (start, end), ties in index order (a stable sort). */
+static int span_order(const void *x, const void *y) {
+    const Span *a = x, *b = y;
+    if (a->start != b->start)
+        return a->start < b->start ? -1 : 1;
+    if (a->end != b->end)
+        return a->end < b->end ? -1 : 1;
+    return a->index < b->index ? -1 : a->index > b->index;
+}
+
+typedef struct {
+    Py_ssize_t i, j;
+} Pair;
+
+static int pair_order(const void *x, const void *y) {
+    const Pair *a = x, *b = y;
+    if (a->i != b->i)
+        return a->i < b->i ? -1 : 1;
+    return a->j < b->j ? -1 : a->j > b->j;
+}
+
+static PyObject *violations(PyObject *module, PyObject *a) {
+    (void)module;
+    if (!PyTuple_Check(a) || PyTuple_GET_SIZE(a) != 9 || !PyTuple_Check(PyTuple_GET_ITEM(a, 0)) ||
+        PyTuple_GET_SIZE(PyTuple_GET_ITEM(a, 0)) != 5) {
+        PyErr_SetString(PyExc_TypeError, "violations() needs an Analysis");
+        return NULL;
+    }
+    PyObject *parsed = PyTuple_GET_ITEM(a, 0), *matches = PyTuple_GET_ITEM(a, 1),
+             *repeated = PyTuple_GET_ITEM(a, 2), *breaks = PyTuple_GET_ITEM(a, 3);
+    PyObject *keys = PyTuple_GET_ITEM(parsed, 0), *starts = PyTuple_GET_ITEM(parsed, 1),
+             *ends = PyTuple_GET_ITEM(parsed, 2);
+    if (!PyTuple_Check(matches) || !PyTuple_Check(repeated) || !PyTuple_Check(breaks) || !PyTuple_Check(keys) ||
+        !PyTuple_Check(starts) || !PyTuple_Check(ends)) {
+        PyErr_SetString(PyExc_TypeError, "an Analysis holds tuples");
+        return NULL;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(keys);
+    if (PyTuple_GET_SIZE(matches) != n || PyTuple_GET_SIZE(starts) != n || PyTuple_GET_SIZE(ends) != n) {
+        PyErr_SetString(PyExc_ValueError, "an Analysis has columns of one length");
+        return NULL;
+    }
+    int has_schedule = PyObject_IsTrue(PyTuple_GET_ITEM(parsed, 4));
+    int all_known = PyObject_IsTrue(PyTuple_GET_ITEM(a, 5));
+    int disjoint = PyObject_IsTrue(PyTuple_GET_ITEM(a, 7));
+    Py_ssize_t n_events = PyLong_AsSsize_t(PyTuple_GET_ITEM(a, 4));
+    if (has_schedule < 0 || all_known < 0 || disjoint < 0 || (n_events == -1 && PyErr_Occurred()))
+        return NULL;
+
+    PyObject *out = PyList_New(0);
+    Py_ssize_t *at = NULL;
+    unsigned char *skip = NULL;
+    Span *spans = NULL;
+    Pair *pairs = NULL;
+    if (out == NULL)
+        return NULL;
+    if (!has_schedule && add_violation(out, k_format, keys, NULL, 0, Py_NewRef(m_format)) < 0)
+        goto fail;
+    if (n_events < 2 &&
+        add_violation(out, k_too_few, keys, NULL, 0,
+                      PyUnicode_FromFormat("%zd event(s); at least 2 are required", n_events)) < 0)
+        goto fail;
+    if (!all_known)
+        for (Py_ssize_t pos = 0; pos < n; pos++) {
+            if (PyTuple_GET_ITEM(matches, pos) != Py_None)
+                continue;
+            PyObject *key = PyTuple_GET_ITEM(keys, pos);
+            if (!PyTuple_Check(key) || PyTuple_GET_SIZE(key) != 3) {
+                PyErr_SetString(PyExc_TypeError, "an event key is a (name, start, end) tuple");
+                goto fail;
+            }
+            PyObject *msg = PyUnicode_FromFormat("%R %S-%S is not an input event", PyTuple_GET_ITEM(key, 0),
+                                                 PyTuple_GET_ITEM(key, 1), PyTuple_GET_ITEM(key, 2));
+            if (add_violation(out, k_unknown, keys, &pos, 1, msg) < 0)
+                goto fail;
+        }
+    for (Py_ssize_t r = 0; r < PyTuple_GET_SIZE(repeated); r++) {
+        Py_ssize_t pos = PyLong_AsSsize_t(PyTuple_GET_ITEM(repeated, r));
+        if (pos == -1 && PyErr_Occurred())
+            goto fail;
+        if (pos < 0 || pos >= n) {
+            PyErr_SetString(PyExc_IndexError, "a repeated position outside the schedule");
+            goto fail;
+        }
+        PyObject *key = PyTuple_GET_ITEM(keys, pos);
+        if (!PyTuple_Check(key) || PyTuple_GET_SIZE(key) != 3) {
+            PyErr_SetString(PyExc_TypeError, "an event key is a (name, start, end) tuple");
+            goto fail;
+        }
+        PyObject *msg = PyUnicode_FromFormat("%R is listed more than once", PyTuple_GET_ITEM(key, 0));
+        if (add_violation(out, k_repeated, keys, &pos, 1, msg) < 0)
+            goto fail;
+    }
+    for (Py_ssize_t r = 0; r < PyTuple_GET_SIZE(breaks); r++) {
+        Py_ssize_t pos = PyLong_AsSsize_t(PyTuple_GET_ITEM(breaks, r));
+        if (pos == -1 && PyErr_Occurred())
+            goto fail;
+        if (pos < 1 || pos >= n) {
+            PyErr_SetString(PyExc_IndexError, "an order break outside the schedule");
+            goto fail;
+        }
+        PyObject *key = PyTuple_GET_ITEM(keys, pos), *prev = PyTuple_GET_ITEM(keys, pos - 1);
+        if (!PyTuple_Check(key) || PyTuple_GET_SIZE(key) != 3 || !PyTuple_Check(prev) ||
+            PyTuple_GET_SIZE(prev) != 3) {
+            PyErr_SetString(PyExc_TypeError, "an event key is a (name, start, end) tuple");
+            goto fail;
+        }
+        Py_ssize_t both[2] = {pos - 1, pos};
+        PyObject *msg = PyUnicode_FromFormat("%R starts at %S, not after %S", PyTuple_GET_ITEM(key, 0),
+                                             PyTuple_GET_ITEM(key, 1), PyTuple_GET_ITEM(prev, 1));
+        if (add_violation(out, k_unsorted, keys, both, 2, msg) < 0)
+            goto fail;
+    }
+    if (disjoint) /* no two events overlap, so no two input events do */
+        return out;
+
+    /* overlaps among the known, first-listed events: `overlapping_pairs` over their spans */
+    at = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(n + 1));
+    skip = PyMem_Calloc((size_t)n + 1, 1);
+    spans = PyMem_Malloc(sizeof(Span) * (size_t)(n + 1));
+    pairs = PyMem_Malloc(sizeof(Pair) * MAX_REPORTED_PAIRS);
+    if (at == NULL || skip == NULL || spans == NULL || pairs == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    for (Py_ssize_t r = 0; r < PyTuple_GET_SIZE(repeated); r++)
+        skip[PyLong_AsSsize_t(PyTuple_GET_ITEM(repeated, r))] = 1; /* checked above */
+    Py_ssize_t n_known = 0;
+    for (Py_ssize_t pos = 0; pos < n; pos++)
+        if (PyTuple_GET_ITEM(matches, pos) != Py_None && !skip[pos])
+            at[n_known++] = pos; /* known[k] = at[k] */
+    if (n_known < 2)
+        goto done;
+    for (Py_ssize_t k = 0; k < n_known; k++) {
+        spans[k].start = PyLong_AsLongLong(PyTuple_GET_ITEM(starts, at[k]));
+        spans[k].end = PyLong_AsLongLong(PyTuple_GET_ITEM(ends, at[k]));
+        spans[k].index = k;
+        if (PyErr_Occurred())
+            goto fail;
+    }
+    qsort(spans, (size_t)n_known, sizeof(Span), span_order);
+    Py_ssize_t n_pairs = 0;
+    for (Py_ssize_t x = 0; x < n_known && n_pairs < MAX_REPORTED_PAIRS; x++)
+        for (Py_ssize_t y = x + 1; y < n_known && n_pairs < MAX_REPORTED_PAIRS; y++) {
+            if (spans[y].start >= spans[x].end)
+                break;
+            Py_ssize_t i = spans[x].index, j = spans[y].index;
+            pairs[n_pairs].i = i < j ? i : j;
+            pairs[n_pairs].j = i < j ? j : i;
+            n_pairs++;
+        }
+    qsort(pairs, (size_t)n_pairs, sizeof(Pair), pair_order);
+    for (Py_ssize_t p = 0; p < n_pairs; p++) {
+        Py_ssize_t both[2] = {at[pairs[p].i], at[pairs[p].j]};
+        PyObject *ki = PyTuple_GET_ITEM(keys, both[0]), *kj = PyTuple_GET_ITEM(keys, both[1]);
+        if (!PyTuple_Check(ki) || PyTuple_GET_SIZE(ki) != 3 || !PyTuple_Check(kj) || PyTuple_GET_SIZE(kj) != 3) {
+            PyErr_SetString(PyExc_TypeError, "an event key is a (name, start, end) tuple");
+            goto fail;
+        }
+        PyObject *msg = PyUnicode_FromFormat("%R (%S-%S) overlaps %R (%S-%S)", key_item(keys, both[0], 0),
+                                             key_item(keys, both[0], 1), key_item(keys, both[0], 2),
+                                             key_item(keys, both[1], 0), key_item(keys, both[1], 1),
+                                             key_item(keys, both[1], 2));
+        if (add_violation(out, k_overlap, keys, both, 2, msg) < 0)
+            goto fail;
+    }
+done:
+    PyMem_Free(at);
+    PyMem_Free(skip);
+    PyMem_Free(spans);
+    PyMem_Free(pairs);
+    return out;
+fail:
+    Py_CLEAR(out);
+    goto done;
+}
+
 /* -- set-up ------------------------------------------------------------------------------------------ */
 
 static int tuple_type(PyObject *type) {
@@ -465,6 +709,7 @@ static PyMethodDef methods[] = {
     {"parse_strict", parse_strict, METH_O, "The `default` profile's reading of a completion (a `Parsed`)."},
     {"analyse", (PyCFunction)(void (*)(void))analyse, METH_FASTCALL,
      "analyse(parsed, problem): the `Analysis` of a parsed completion."},
+    {"violations", violations, METH_O, "violations(analysis): every rule the schedule breaks (wire dicts)."},
     {"setup_parse", setup_parse, METH_VARARGS, "setup_parse(Parsed, no_events): what parse_strict returns."},
     {"setup_analyse", setup_analyse, METH_O, "setup_analyse(Analysis): what analyse returns."},
     {NULL, NULL, 0, NULL},
@@ -493,5 +738,13 @@ PyMODINIT_FUNC PyInit__core(void) {
     if (s_open == NULL || s_close == NULL || s_event == NULL || s_think == NULL || s_exact == NULL ||
         s_values == NULL)
         return NULL;
+    PyObject **names[] = {&s_type, &s_indices, &s_events, &s_message, &s_name, &s_start, &s_end,
+                          &k_format, &k_too_few, &k_unknown, &k_repeated, &k_unsorted, &k_overlap, &m_format};
+    const char *texts[] = {"type", "indices", "events", "message", "name", "start", "end",
+                           "format", "too_few_events", "unknown_event", "repeated_event", "unsorted", "overlap",
+                           "no <schedule> block with a well-formed event"};
+    for (size_t k = 0; k < sizeof(texts) / sizeof(texts[0]); k++)
+        if ((*names[k] = PyUnicode_InternFromString(texts[k])) == NULL)
+            return NULL;
     return PyModule_Create(&module_def);
 }

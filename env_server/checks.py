@@ -74,9 +74,11 @@ def analyse_reference(parsed: Parsed, problem: ProblemIndex) -> Analysis:
     )
 
 
+_core: Any
 try:
     from env_server import _core
-except ImportError:  # not built (no C compiler): the reference runs
+except ImportError:  # not built (no C compiler): the references run
+    _core = None
     analyse: Callable[[Parsed, ProblemIndex], Analysis] = analyse_reference
 else:
     _core.setup_analyse(Analysis)
@@ -134,8 +136,12 @@ def _violation(kind: str, indices: list[int], events: list[dict[str, str]], mess
     return {"type": kind, "indices": indices, "events": events, "message": message}
 
 
-def violations(a: Analysis) -> list[WireViolation]:
-    """Every rule the schedule breaks, typed, with the positions and events involved (wire dicts)."""
+def violations_reference(a: Analysis) -> list[WireViolation]:
+    """Every rule the schedule breaks, typed, with the positions and events involved (wire dicts).
+
+    The specification of `violations`, which is this function written in C (`_core.c`) when
+    `python -m env_server.native` built it, and this function otherwise; the two give equal lists for
+    every `Analysis` that `analyse` produces (tests/env_server/test_core_c.py)."""
     ev = a.parsed.keys  # (name, start, end) of each event
     out: list[WireViolation] = []
     if not a.parsed.has_schedule:
@@ -188,6 +194,12 @@ def violations(a: Analysis) -> list[WireViolation]:
             )
         )
     return out
+
+
+if _core is None:
+    violations: Callable[[Analysis], list[WireViolation]] = violations_reference
+else:
+    violations = _core.violations
 
 
 def verdict(a: Analysis, problem: ProblemIndex) -> tuple[Verdict, float]:

@@ -7,11 +7,12 @@ against the published code and gold = 100 run on whichever is loaded, and the di
 the sources without the extensions); the compiled core scores about 1.3× as fast, and a batch of 64
 over HTTP about 1.2× (docs/benchmarks.md).
 
-Two steps are also written in C (`_core.c`, built here with setuptools into `env_server/_core…so`): the
-`default` profile's parser and the analysis both profiles share. `parsing.parse_strict` and
-`checks.analyse` are those functions when the extension is built, and their Python specifications
-(`parse_strict_reference`, `analyse_reference`) otherwise; tests compare each pair on generated and
-adversarial input. See docs/benchmarks.md for what each step gained.
+Three steps are also written in C (`_core.c`, built here with setuptools into `env_server/_core…so`):
+the `default` profile's parser, and the analysis and violation search both profiles share.
+`parsing.parse_strict`, `checks.analyse` and `checks.violations` are those functions when the extension
+is built, and their Python specifications (`parse_strict_reference`, `analyse_reference`,
+`violations_reference`) otherwise; tests compare each pair on generated and adversarial input. See
+docs/benchmarks.md for what each step gained.
 
 `make install` and `Dockerfile.env` run this module; without a C compiler it says so and the service
 runs the same code as pure Python. A compiled module older than its source would be stale code:
@@ -82,12 +83,15 @@ def stale(package: Path = PACKAGE) -> list[str]:
 
 def status() -> dict[str, bool]:
     """Core module → whether the loaded module is the compiled one (for `_core`: whether
-    `parsing.parse_strict` and `checks.analyse` are the C functions rather than their references)."""
+    `parsing.parse_strict`, `checks.analyse` and `checks.violations` are the C functions rather than
+    their references)."""
     loaded = {m: importlib.import_module(f"env_server.{m}") for m in CORE}
     done = {m: not str(mod.__file__).endswith(".py") for m, mod in loaded.items()}
     parsing, checks = loaded["parsing"], loaded["checks"]
     in_c = parsing.parse_strict is not parsing.parse_strict_reference
-    assert in_c == (checks.analyse is not checks.analyse_reference)  # one extension provides both
+    # one extension provides all three
+    assert in_c == (checks.analyse is not checks.analyse_reference)
+    assert in_c == (checks.violations is not checks.violations_reference)
     done["_core"] = in_c
     return done
 
@@ -96,7 +100,7 @@ def describe() -> str:
     """One line for the service's start-up log."""
     done = status()
     if all(done.values()):
-        text = "compiled (mypyc, and parse_strict and analyse in C)"
+        text = "compiled (mypyc, and parse_strict, analyse and violations in C)"
     elif any(done.values()):
         text = "partly compiled: " + ", ".join(m for m, ok in done.items() if ok)
     else:

@@ -1,11 +1,12 @@
 """The C steps of the scoring core (`env_server/_core.c`) against their Python specifications.
 
-`parsing.parse_strict` and `checks.analyse` are the C functions when `python -m env_server.native` built
-the extension. `parse_strict` must return what `parsing.parse_strict_reference` returns, field by field
+`parsing.parse_strict`, `checks.analyse` and `checks.violations` are the C functions when
+`python -m env_server.native` built the extension. `parse_strict` must return what `parsing.parse_strict_reference` returns, field by field
 and of the same type, for every string: token soups around every branch of the event pattern and the
 format check, white space and digits outside ASCII, text stored as 1-, 2- and 4-byte characters, and
-mutations of realistic answers. `analyse` must return what `checks.analyse_reference` returns for what
-either parser produces, and for generated schedules full of repeats, unknown events, ties and overlaps.
+mutations of realistic answers. `analyse` and `violations` must return what `checks.analyse_reference` and
+`checks.violations_reference` return for what either parser produces, and for generated schedules full
+of repeats, unknown events, ties and overlaps (the messages too, names with quotes and escapes included).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from env_server import checks, native, parsing
-from env_server.checks import Analysis, analyse_reference
-from env_server.generator import generate_problem
+from env_server.checks import Analysis, analyse_reference, violations_reference
+from env_server.generator import PRESETS, generate_problem
 from env_server.parsing import Parsed, parse_published, parse_strict_reference
 from env_server.problems import ProblemIndex, gold_completion, index_problem
 
@@ -57,6 +58,7 @@ def same(text: str) -> None:
 def test_the_c_functions_are_used_when_built() -> None:
     assert parsing.parse_strict is not parse_strict_reference
     assert checks.analyse is not analyse_reference
+    assert checks.violations is not violations_reference
     assert native.status()["_core"]
 
 
@@ -156,6 +158,9 @@ def same_analysis(parsed: Parsed, problem: ProblemIndex) -> None:
     assert got.parsed is parsed
     assert [type(x) for x in got] == [type(x) for x in want]
     assert [type(m) for m in got.matches] == [type(m) for m in want.matches]
+    found, expected = checks.violations(got), violations_reference(want)
+    assert found == expected
+    assert [list(v) for v in found] == [list(v) for v in expected]  # keys in the same order (the JSON's)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -174,6 +179,9 @@ def test_analyse_on_what_the_parsers_read(seed: int) -> None:
             if rng.random() < 0.2 and rows:
                 name, start, end = rows[0]
                 rows[0] = (f" {name}\u2003", start, end)  # trimmed by `default`, not by `original`
+            if rng.random() < 0.2 and rows:
+                odd = rng.choice(["O'Brien", 'say "hi"', "back\\slash", "tab\there", "日本"])
+                rows.append((odd, "08:00", "09:00"))
             body = "".join(
                 f"<event><name>{n}</name><start>{a}</start><end>{b}</end></event>" for n, a, b in rows
             )
@@ -193,9 +201,10 @@ def test_analyse_on_generated_schedules(data: st.DataObject) -> None:
     k = data.draw(st.integers(0, len(INDEXES) - 1))
     problem, index = PROBLEMS[k], INDEXES[k]
     known = [(e.name, e.start, e.end) for e in problem.events]
-    key = st.one_of(
-        st.sampled_from(known), st.just(("Nobody", "01:00", "02:00")), st.just(("Other", "03:00", "04:00"))
+    odd = st.sampled_from(
+        [("Nobody", "01:00", "02:00"), ("O'Brien", "03:00", "04:00"), ('a "b" \\ \n', "x", "y")]
     )
+    key = st.one_of(st.sampled_from(known), odd)
     keys = data.draw(st.lists(key, max_size=12))
     n = len(keys)
     times = st.lists(st.integers(0, 12), min_size=n, max_size=n)
@@ -207,6 +216,16 @@ def test_analyse_of_nothing_and_of_many_events() -> None:
     same_analysis(_parsed([], [], []), index)
     keys = [(e.name, e.start, e.end) for e in PROBLEMS[0].events] * 300  # more repeats than a buffer
     same_analysis(_parsed(keys, list(range(len(keys))), [i + 1 for i in range(len(keys))]), index)
+    # every event overlapping every other: more pairs than are reported (50)
+    big = generate_problem(3, "train", 0, PRESETS["xl"])
+    big_index = index_problem(big)
+    distinct = [(e.name, e.start, e.end) for e in big.events]
+    n = len(distinct)
+    assert n * (n - 1) // 2 > 50
+    same_analysis(_parsed(distinct, list(range(n)), [100] * n), big_index)
+    same_analysis(_parsed(distinct[::-1], list(range(n)), [100 - i for i in range(n)]), big_index)
+    found = checks.violations(checks.analyse(_parsed(distinct, list(range(n)), [100] * n), big_index))
+    assert [v["type"] for v in found] == ["overlap"] * 50
 
 
 @needs_c
@@ -221,3 +240,5 @@ def test_analyse_checks_its_arguments() -> None:
         _core.analyse(Parsed((), (1,), (), True, True), index)
     with pytest.raises(AttributeError):
         _core.analyse(_parsed([], [], []), object())  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        _core.violations(_parsed([], [], []))  # type: ignore[arg-type]

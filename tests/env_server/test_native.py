@@ -106,6 +106,7 @@ from tests.env_server.test_reward_digest import EXPECTED, canonical, core_result
 loaded = [m.__file__ for m in (env_server.parsing, env_server.checks, env_server.rewards)]
 assert all(f.endswith(".py") for f in loaded), loaded
 assert env_server.parsing.parse_strict is env_server.parsing.parse_strict_reference
+assert env_server.checks.violations is env_server.checks.violations_reference
 assert digest([f"{n} {canonical(r)}" for n, r in core_results()]) == EXPECTED
 print("pure", len(core_results()))
 """
