@@ -157,8 +157,8 @@ def strict_format_ok(text: str) -> bool:
 def parse_strict_reference(text: str) -> Parsed:
     """The `default` profile's reading: events of the last schedule block, names trimmed.
 
-    The specification of `parse_strict`, which is this function compiled from C (`_core.c`, about
-    3× as fast) when `python -m env_server.native` built it, and this function otherwise. Both give the
+    The specification of `parse_strict`, which is this function written in C (`_core.c`, about 3.5×
+    as fast) when `python -m env_server.native` built it, and this function otherwise. Both give the
     same `Parsed` for every string (tests/env_server/test_core_c.py)."""
     close = text.rfind(CLOSE)
     open_ = text.rfind(OPEN, 0, close) if close >= 0 else -1
