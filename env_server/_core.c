@@ -82,6 +82,16 @@ static int time_code(const Text *t, Py_ssize_t *pos) {
     return (int)((a - '0') * 1000 + (b - '0') * 100 + (d - '0') * 10 + (e - '0'));
 }
 
+/* `\s*<tag>[0-9]{2}:[0-9]{2}</tag>` at `*pos`: the time code (moving `*pos` past it), or -1. */
+static int tagged_time(const Text *t, Py_ssize_t *pos, const char *open, Py_ssize_t n_open, const char *close,
+                       Py_ssize_t n_close) {
+    skip_space(t, pos);
+    if (!literal(t, pos, open, n_open))
+        return -1;
+    int code = time_code(t, pos);
+    return code < 0 || !literal(t, pos, close, n_close) ? -1 : code;
+}
+
 /* The strict event pattern at `p` (where `<event>` starts); on a match, its end and the event. */
 static int match_event(const Text *t, Py_ssize_t p, Py_ssize_t *end, Event *ev) {
     Py_ssize_t q = p + 7; /* after "<event>" */
@@ -94,17 +104,11 @@ static int match_event(const Text *t, Py_ssize_t p, Py_ssize_t *end, Event *ev) 
     Py_ssize_t name_end = q;
     if (name_end == name_start || !literal(t, &q, "</name>", 7))
         return 0;
-    skip_space(t, &q);
-    if (!literal(t, &q, "<start>", 7))
+    int start = tagged_time(t, &q, "<start>", 7, "</start>", 8);
+    if (start < 0)
         return 0;
-    int start = time_code(t, &q);
-    if (start < 0 || !literal(t, &q, "</start>", 8))
-        return 0;
-    skip_space(t, &q);
-    if (!literal(t, &q, "<end>", 5))
-        return 0;
-    int stop = time_code(t, &q);
-    if (stop < 0 || !literal(t, &q, "</end>", 6))
+    int stop = tagged_time(t, &q, "<end>", 5, "</end>", 6);
+    if (stop < 0)
         return 0;
     skip_space(t, &q);
     if (!literal(t, &q, "</event>", 8))
@@ -440,10 +444,6 @@ static PyObject *k_format, *k_too_few, *k_unknown, *k_repeated, *k_unsorted, *k_
 
 /* `_as_wire(key)`: {"name", "start", "end"} of a (name, start, end) key. */
 static PyObject *as_wire(PyObject *key) {
-    if (!PyTuple_Check(key) || PyTuple_GET_SIZE(key) != 3) {
-        PyErr_SetString(PyExc_TypeError, "an event key is a (name, start, end) tuple");
-        return NULL;
-    }
     PyObject *d = PyDict_New();
     if (d == NULL || PyDict_SetItem(d, s_name, PyTuple_GET_ITEM(key, 0)) < 0 ||
         PyDict_SetItem(d, s_start, PyTuple_GET_ITEM(key, 1)) < 0 ||
@@ -489,8 +489,21 @@ done:
     return ok;
 }
 
+/* Field `k` of event `pos`'s (name, start, end) key (every key's shape is checked on entry). */
 static PyObject *key_item(PyObject *keys, Py_ssize_t pos, Py_ssize_t k) {
-    return PyTuple_GET_ITEM(PyTuple_GET_ITEM(keys, pos), k); /* checked by as_wire before use */
+    return PyTuple_GET_ITEM(PyTuple_GET_ITEM(keys, pos), k);
+}
+
+/* Item `r` of a tuple of positions, checked to lie in [low, n); -1 with an exception otherwise. */
+static Py_ssize_t position(PyObject *positions, Py_ssize_t r, Py_ssize_t low, Py_ssize_t n) {
+    Py_ssize_t pos = PyLong_AsSsize_t(PyTuple_GET_ITEM(positions, r));
+    if (pos == -1 && PyErr_Occurred())
+        return -1;
+    if (pos < low || pos >= n) {
+        PyErr_SetString(PyExc_IndexError, "a position outside the schedule");
+        return -1;
+    }
+    return pos;
 }
 
 typedef struct {
@@ -540,6 +553,13 @@ static PyObject *violations(PyObject *module, PyObject *a) {
         PyErr_SetString(PyExc_ValueError, "an Analysis has columns of one length");
         return NULL;
     }
+    for (Py_ssize_t pos = 0; pos < n; pos++) {
+        PyObject *key = PyTuple_GET_ITEM(keys, pos);
+        if (!PyTuple_Check(key) || PyTuple_GET_SIZE(key) != 3) {
+            PyErr_SetString(PyExc_TypeError, "an event key is a (name, start, end) tuple");
+            return NULL;
+        }
+    }
     int has_schedule = PyObject_IsTrue(PyTuple_GET_ITEM(parsed, 4));
     int all_known = PyObject_IsTrue(PyTuple_GET_ITEM(a, 5));
     int disjoint = PyObject_IsTrue(PyTuple_GET_ITEM(a, 7));
@@ -564,50 +584,26 @@ static PyObject *violations(PyObject *module, PyObject *a) {
         for (Py_ssize_t pos = 0; pos < n; pos++) {
             if (PyTuple_GET_ITEM(matches, pos) != Py_None)
                 continue;
-            PyObject *key = PyTuple_GET_ITEM(keys, pos);
-            if (!PyTuple_Check(key) || PyTuple_GET_SIZE(key) != 3) {
-                PyErr_SetString(PyExc_TypeError, "an event key is a (name, start, end) tuple");
-                goto fail;
-            }
-            PyObject *msg = PyUnicode_FromFormat("%R %S-%S is not an input event", PyTuple_GET_ITEM(key, 0),
-                                                 PyTuple_GET_ITEM(key, 1), PyTuple_GET_ITEM(key, 2));
+            PyObject *msg = PyUnicode_FromFormat("%R %S-%S is not an input event", key_item(keys, pos, 0),
+                                                 key_item(keys, pos, 1), key_item(keys, pos, 2));
             if (add_violation(out, k_unknown, keys, &pos, 1, msg) < 0)
                 goto fail;
         }
     for (Py_ssize_t r = 0; r < PyTuple_GET_SIZE(repeated); r++) {
-        Py_ssize_t pos = PyLong_AsSsize_t(PyTuple_GET_ITEM(repeated, r));
-        if (pos == -1 && PyErr_Occurred())
+        Py_ssize_t pos = position(repeated, r, 0, n);
+        if (pos < 0)
             goto fail;
-        if (pos < 0 || pos >= n) {
-            PyErr_SetString(PyExc_IndexError, "a repeated position outside the schedule");
-            goto fail;
-        }
-        PyObject *key = PyTuple_GET_ITEM(keys, pos);
-        if (!PyTuple_Check(key) || PyTuple_GET_SIZE(key) != 3) {
-            PyErr_SetString(PyExc_TypeError, "an event key is a (name, start, end) tuple");
-            goto fail;
-        }
-        PyObject *msg = PyUnicode_FromFormat("%R is listed more than once", PyTuple_GET_ITEM(key, 0));
+        PyObject *msg = PyUnicode_FromFormat("%R is listed more than once", key_item(keys, pos, 0));
         if (add_violation(out, k_repeated, keys, &pos, 1, msg) < 0)
             goto fail;
     }
     for (Py_ssize_t r = 0; r < PyTuple_GET_SIZE(breaks); r++) {
-        Py_ssize_t pos = PyLong_AsSsize_t(PyTuple_GET_ITEM(breaks, r));
-        if (pos == -1 && PyErr_Occurred())
+        Py_ssize_t pos = position(breaks, r, 1, n);
+        if (pos < 0)
             goto fail;
-        if (pos < 1 || pos >= n) {
-            PyErr_SetString(PyExc_IndexError, "an order break outside the schedule");
-            goto fail;
-        }
-        PyObject *key = PyTuple_GET_ITEM(keys, pos), *prev = PyTuple_GET_ITEM(keys, pos - 1);
-        if (!PyTuple_Check(key) || PyTuple_GET_SIZE(key) != 3 || !PyTuple_Check(prev) ||
-            PyTuple_GET_SIZE(prev) != 3) {
-            PyErr_SetString(PyExc_TypeError, "an event key is a (name, start, end) tuple");
-            goto fail;
-        }
         Py_ssize_t both[2] = {pos - 1, pos};
-        PyObject *msg = PyUnicode_FromFormat("%R starts at %S, not after %S", PyTuple_GET_ITEM(key, 0),
-                                             PyTuple_GET_ITEM(key, 1), PyTuple_GET_ITEM(prev, 1));
+        PyObject *msg = PyUnicode_FromFormat("%R starts at %S, not after %S", key_item(keys, pos, 0),
+                                             key_item(keys, pos, 1), key_item(keys, pos - 1, 1));
         if (add_violation(out, k_unsorted, keys, both, 2, msg) < 0)
             goto fail;
     }
@@ -652,11 +648,6 @@ static PyObject *violations(PyObject *module, PyObject *a) {
     qsort(pairs, (size_t)n_pairs, sizeof(Pair), pair_order);
     for (Py_ssize_t p = 0; p < n_pairs; p++) {
         Py_ssize_t both[2] = {at[pairs[p].i], at[pairs[p].j]};
-        PyObject *ki = PyTuple_GET_ITEM(keys, both[0]), *kj = PyTuple_GET_ITEM(keys, both[1]);
-        if (!PyTuple_Check(ki) || PyTuple_GET_SIZE(ki) != 3 || !PyTuple_Check(kj) || PyTuple_GET_SIZE(kj) != 3) {
-            PyErr_SetString(PyExc_TypeError, "an event key is a (name, start, end) tuple");
-            goto fail;
-        }
         PyObject *msg = PyUnicode_FromFormat("%R (%S-%S) overlaps %R (%S-%S)", key_item(keys, both[0], 0),
                                              key_item(keys, both[0], 1), key_item(keys, both[0], 2),
                                              key_item(keys, both[1], 0), key_item(keys, both[1], 1),

@@ -74,17 +74,6 @@ def analyse_reference(parsed: Parsed, problem: ProblemIndex) -> Analysis:
     )
 
 
-_core: Any
-try:
-    from env_server import _core
-except ImportError:  # not built (no C compiler): the references run
-    _core = None
-    analyse: Callable[[Parsed, ProblemIndex], Analysis] = analyse_reference
-else:
-    _core.setup_analyse(Analysis)
-    analyse = _core.analyse
-
-
 def in_overlap(spans: list[tuple[int, int]], inclusive: bool = False) -> list[bool]:
     """For each (start, end), whether it overlaps any other span.
 
@@ -196,9 +185,14 @@ def violations_reference(a: Analysis) -> list[WireViolation]:
     return out
 
 
-if _core is None:
+try:
+    from env_server import _core
+except ImportError:  # not built (no C compiler): the references run
+    analyse: Callable[[Parsed, ProblemIndex], Analysis] = analyse_reference
     violations: Callable[[Analysis], list[WireViolation]] = violations_reference
 else:
+    _core.setup_analyse(Analysis)
+    analyse = _core.analyse
     violations = _core.violations
 
 

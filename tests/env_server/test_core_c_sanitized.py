@@ -18,18 +18,9 @@ from pathlib import Path
 import pytest
 
 from env_server import native
+from tests.conftest import copy_checkout
 
-ROOT = native.PACKAGE.parent
-SANITIZE = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined"]
-BUILD = f"""
-from setuptools import Extension, setup
-setup(
-    name="core-sanitized",
-    ext_modules=[Extension("env_server._core", ["env_server/_core.c"], extra_compile_args={SANITIZE!r},
-                           extra_link_args=["-fsanitize=address,undefined"])],
-    script_args=["-q", "build_ext", "--inplace"],
-)
-"""
+SANITIZE = ("-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined")
 FUZZ = """
 import random
 import env_server._core as core
@@ -63,11 +54,9 @@ def test_the_c_steps_under_address_and_undefined_behaviour_sanitizers(tmp_path: 
     asan, ubsan = _runtime("libasan.so"), _runtime("libubsan.so")
     if asan is None or ubsan is None:
         pytest.skip("no gcc with AddressSanitizer and UndefinedBehaviorSanitizer runtimes here")
-    for name in ("env_server", "shared_schema", "tests"):
-        shutil.copytree(
-            ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("_core*.so", "__pycache__")
-        )
-    built = subprocess.run([sys.executable, "-c", BUILD], cwd=tmp_path, capture_output=True, text=True)
+    copy_checkout(tmp_path, "_core*.so")
+    command = native.extension_command("_core", tmp_path / "env_server", SANITIZE)
+    built = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
     assert built.returncode == 0, built.stderr[-3000:]
     env = {
         **os.environ,

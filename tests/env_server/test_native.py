@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from env_server import native
+from tests.conftest import copy_checkout
 
 
 def test_what_is_built_is_what_is_loaded() -> None:
@@ -115,11 +116,7 @@ print("pure", len(core_results()))
 def test_the_pure_python_core_gives_the_pinned_digest_too(tmp_path: Path) -> None:
     """The suite runs on the compiled core when one is built; the same sources as pure Python must give
     the same pinned results (a copy of the sources without the extensions, in a fresh interpreter)."""
-    import shutil
-
-    root = native.PACKAGE.parent
-    for name in ("env_server", "shared_schema", "tests"):
-        shutil.copytree(root / name, tmp_path / name, ignore=shutil.ignore_patterns("*.so", "__pycache__"))
+    copy_checkout(tmp_path, "*.so")
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     done = subprocess.run(
         [sys.executable, "-c", PURE_DIGEST],
