@@ -41,6 +41,8 @@ def serve(
     s = Settings()
     if s.workers > 1:
         _multiprocess_metrics_dir()
+        if s.balance_connections:
+            _connection_table(s.workers)
     from env_server.native import describe
 
     console.print(
@@ -80,6 +82,22 @@ def _multiprocess_metrics_dir() -> None:
     import atexit
 
     atexit.register(shutil.rmtree, path, ignore_errors=True)
+
+
+def _connection_table(workers: int) -> None:
+    """Several workers, balanced: the table of open connections they share (`env_server.balance`), in a
+    fresh temporary file that its variable names for the workers. Twice as many slots as workers, so a
+    worker restarted while its predecessor's slot still looks taken finds a free one."""
+    import atexit
+    import tempfile
+
+    from env_server.balance import TABLE_ENV, ConnectionTable
+
+    fd, path = tempfile.mkstemp(prefix="sched-env-connections-")
+    os.close(fd)
+    ConnectionTable.create(path, slots=2 * workers).close()
+    os.environ[TABLE_ENV] = path
+    atexit.register(Path(path).unlink, missing_ok=True)
 
 
 def _generate(split: str, size: int, seed: int, difficulty: str) -> list[Problem]:

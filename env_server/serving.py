@@ -6,6 +6,8 @@
   answer says `Connection: close` and the client reconnects, as with nginx's `keepalive_requests`: for
   long-lived clients behind a connection-level balancer. It does not balance the workers of one service
   (docs/security.md, docs/benchmarks.md "Sixth pass").
+- Several workers: each runs on `env_server.balance`'s event loop, which balances connections between them
+  (least connections at accept) unless `balance_connections` is off.
 - A request's headers must arrive within `header_timeout` seconds of its first byte (or of the connection
   opening): uvicorn alone waits forever for headers that never finish, so a few slow clients could hold
   every connection open ("slowloris"). `HeaderTimeoutProtocol` adds that timer to uvicorn's protocol.
@@ -86,7 +88,13 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for `uvicorn.run` beyond the app, host, port and workers."""
+    balanced = (
+        {"loop": "env_server.balance:new_event_loop"}
+        if settings.workers > 1 and settings.balance_connections
+        else {}
+    )
     return {
+        **balanced,
         "http": HeaderTimeoutProtocol,
         "ws_max_size": settings.max_body_bytes,
         "timeout_keep_alive": settings.keep_alive_timeout,

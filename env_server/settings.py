@@ -17,6 +17,11 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Bind address (use 0.0.0.0 in a container).")
     port: int = Field(default=8000, ge=0, le=65535, description="Port.")
     workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes.")
+    balance_connections: bool = Field(
+        default=True,
+        description="With several workers, a worker accepts a connection only while no other holds fewer "
+        "open connections (least connections), instead of whichever wakes first taking every pending one.",
+    )
     log_level: str = Field(default="info", description="uvicorn log level.")
     log_format: Literal["text", "json"] = Field(
         default="text", description="Service log lines (access log included): text, or one JSON object each."

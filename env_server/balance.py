@@ -1,0 +1,323 @@
+"""Least-connections balancing between the worker processes of one service.
+
+uvicorn's workers share one listening socket, and a worker that wakes up accepts every connection that is
+pending, so 8 clients connecting at once land 5/3 or 6/2 on 2 workers more often than 4/4
+(docs/benchmarks.md, fifth to ninth pass): with long-lived clients, one worker then serves twice the load
+of the other for as long as they stay connected.
+
+With several workers and `SCHED_BALANCE_CONNECTIONS` on (the default), `sched-env serve` runs every worker
+on `new_event_loop`'s loop (uvicorn's `loop` option), which takes over accepting on the shared socket:
+
+- a worker accepts a connection only while no other live worker holds fewer open connections;
+- the counts live in a small table shared by the workers (`ConnectionTable`: a file the supervisor creates,
+  mapped into every worker, one slot per worker holding its pid and its open connections); each worker
+  writes only its own slot;
+- a worker counts a connection from the moment it accepts it until the connection is lost, whatever
+  protocol it carries by then (an HTTP connection upgraded to a WebSocket stays counted);
+- liveness: a worker that was refused a pending connection looks again every `RETRY` s and takes the
+  connection anyway once it has waited `PATIENCE` s (the less loaded worker may be busy with a request),
+  and the slot of a process that is gone is ignored.
+
+Connections that arrive together are therefore split as evenly as they can be (8 over 2 workers: 4/4),
+and a new connection goes to the worker with the fewest. Everything else is uvicorn's: the protocol, the
+request handling, the graceful shutdown (which closes the listener this module returns).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import fcntl
+import logging
+import mmap
+import os
+import select
+import socket
+import struct
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("uvicorn.error")
+
+TABLE_ENV = "_SCHED_CONNECTION_TABLE"  # set by `sched-env serve` for its workers; internal
+RETRY = 0.001  # seconds between two looks at a connection this worker was refused
+PATIENCE = 0.05  # seconds a refused connection waits for a less loaded worker before this one takes it
+ACCEPTS_PER_WAKE = 64  # connections accepted in one go at most (asyncio's default backlog is 100)
+
+_SLOT = struct.Struct("=qq")  # pid (0: free), open connections
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process: alive
+    return True
+
+
+class ConnectionTable:
+    """Each worker's open connections, in a file every worker maps: one `(pid, connections)` slot each.
+
+    A worker writes only its own slot, so no lock is needed but to claim a slot. The counts are a hint
+    for balancing: a read that races a write sees the old or the new count, both valid a moment apart.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        with open(self.path, "r+b") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size == 0 or size % _SLOT.size:
+                raise ValueError(f"{self.path} is not a connection table ({size} bytes)")
+            self._map = mmap.mmap(f.fileno(), size)
+        self.slots = size // _SLOT.size
+
+    @classmethod
+    def create(cls, path: str | os.PathLike[str], slots: int) -> ConnectionTable:
+        """A table of `slots` free slots at `path` (a new file, or one emptied)."""
+        Path(path).write_bytes(bytes(_SLOT.size * slots))
+        return cls(path)
+
+    def entries(self) -> list[tuple[int, int]]:
+        """Every slot's `(pid, open connections)`; pid 0 is a free slot."""
+        return list(_SLOT.iter_unpack(self._map))
+
+    def claim(self, pid: int | None = None) -> int | None:
+        """Take a free slot (or one whose process is gone) for `pid` (default: this process), count 0.
+        None when every slot belongs to a live process."""
+        pid = os.getpid() if pid is None else pid
+        with open(self.path, "r+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # two workers starting at once must not take the same slot
+            try:
+                for i, (owner, _) in enumerate(self.entries()):
+                    if owner == 0 or owner == pid or not _alive(owner):
+                        _SLOT.pack_into(self._map, i * _SLOT.size, pid, 0)
+                        return i
+                return None
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def publish(self, slot: int, pid: int, connections: int) -> None:
+        _SLOT.pack_into(self._map, slot * _SLOT.size, pid, connections)
+
+    def release(self, slot: int) -> None:
+        """Free the slot: its worker takes no more connections (shutting down)."""
+        _SLOT.pack_into(self._map, slot * _SLOT.size, 0, 0)
+
+    def may_accept(self, slot: int, connections: int) -> bool:
+        """Whether the worker in `slot`, holding `connections`, may take one more: no other live worker
+        holds fewer."""
+        for i, (pid, count) in enumerate(_SLOT.iter_unpack(self._map)):
+            if i != slot and pid and count < connections and _alive(pid):
+                return False
+        return True
+
+    def close(self) -> None:
+        self._map.close()
+
+
+class _CountingSet(set):  # type: ignore[type-arg]
+    """uvicorn's set of open connections (`ServerState.connections`), telling the listener when a
+    connection is lost. A protocol leaves the set when its connection is lost (the transport is closing)
+    or when it hands the connection to another protocol (a WebSocket upgrade: the transport stays open,
+    and the new protocol joins the set); only the first is a lost connection."""
+
+    def __init__(self, items: Iterable[Any], lost: Callable[[], None]) -> None:
+        super().__init__(items)
+        self._lost = lost
+
+    def discard(self, item: Any) -> None:
+        if item in self:
+            super().discard(item)
+            self._left(item)
+
+    def remove(self, item: Any) -> None:
+        super().remove(item)
+        self._left(item)
+
+    def _left(self, protocol: Any) -> None:
+        transport = getattr(protocol, "transport", None)
+        if transport is None or transport.is_closing():
+            self._lost()
+
+
+class BalancedListener:
+    """One worker's accepting side of the shared listening socket: what `create_server` returns (uvicorn
+    only closes it and waits for it)."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        protocol_factory: Callable[[], asyncio.BaseProtocol],
+        sock: socket.socket,
+        table: ConnectionTable,
+        slot: int,
+    ) -> None:
+        self._loop = loop
+        self._factory = protocol_factory
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._table = table
+        self._slot = slot
+        self._pid = os.getpid()
+        self.connections = 0  # accepted and not yet lost
+        self._refused_since: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._closed = False
+        self._publish()
+        loop.add_reader(self._fd, self._ready)
+
+    # The interface of asyncio.Server that uvicorn uses.
+    @property
+    def sockets(self) -> tuple[socket.socket, ...]:
+        return (self._sock,)
+
+    def is_serving(self) -> bool:
+        return not self._closed
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._loop.remove_reader(self._fd)
+        self._table.release(self._slot)  # the other workers take every new connection from now on
+
+    async def wait_closed(self) -> None:
+        return None
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    # Accepting.
+    def lost(self) -> None:
+        """A connection this worker held is gone."""
+        self.connections -= 1
+        self._publish()
+
+    def _publish(self) -> None:
+        if not self._closed:
+            self._table.publish(self._slot, self._pid, self.connections)
+
+    def _ready(self) -> None:
+        """The listening socket is readable: accept while this worker is (one of) the least loaded."""
+        for _ in range(ACCEPTS_PER_WAKE):
+            if not self._table.may_accept(self._slot, self.connections):
+                now = time.monotonic()
+                if self._refused_since is None:
+                    self._refused_since = now
+                if now - self._refused_since < PATIENCE:
+                    self._pause(RETRY)
+                    return
+                # the less loaded worker has not taken it in PATIENCE seconds: take it
+            try:
+                conn, _ = self._sock.accept()
+            except (BlockingIOError, InterruptedError):
+                self._refused_since = None  # nothing pending (another worker took it)
+                return
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    # out of descriptors or memory: stop accepting for a second, as asyncio does
+                    logger.error("socket.accept() out of system resource: %s", exc)
+                    self._pause(1.0)
+                    return
+                if exc.errno in (errno.ECONNABORTED, errno.EPROTO):
+                    continue  # the client gave up before it was accepted
+                raise
+            self._refused_since = None
+            self.connections += 1
+            self._publish()
+            conn.setblocking(False)
+            self._loop.create_task(self._connect(conn))
+
+    def _pause(self, delay: float) -> None:
+        self._loop.remove_reader(self._fd)
+        self._timer = self._loop.call_later(delay, self._resume)
+
+    def _resume(self) -> None:
+        self._timer = None
+        if self._closed:
+            return
+        if not select.select([self._fd], [], [], 0)[0]:
+            self._refused_since = None  # what was refused has been taken by another worker
+        self._loop.add_reader(self._fd, self._ready)
+
+    async def _connect(self, conn: socket.socket) -> None:
+        try:
+            await self._loop.connect_accepted_socket(self._factory, conn)
+        except Exception as exc:  # the protocol never started, so no lost connection will be reported
+            logger.warning("could not set up an accepted connection: %r", exc)
+            conn.close()
+            self.lost()
+
+
+class _BalancingMixin:
+    """An event loop whose `create_server(sock=...)` returns a `BalancedListener` when this process is a
+    worker of a balanced service, and the loop's own server otherwise."""
+
+    async def create_server(
+        self, protocol_factory: Any, host: Any = None, port: Any = None, **kw: Any
+    ) -> Any:
+        sock = kw.get("sock")
+        path = os.environ.get(TABLE_ENV)
+        loop: Any = super()
+        if sock is None or not path or kw.get("ssl") is not None or host is not None or port is not None:
+            return await loop.create_server(protocol_factory, host, port, **kw)
+        listener = _listen(self, protocol_factory, sock, path, kw.get("backlog", 100))  # type: ignore[arg-type]
+        if listener is None:
+            return await loop.create_server(protocol_factory, host, port, **kw)
+        return listener
+
+
+def _listen(
+    loop: asyncio.AbstractEventLoop,
+    protocol_factory: Callable[[], asyncio.BaseProtocol],
+    sock: socket.socket,
+    path: str,
+    backlog: int,
+) -> BalancedListener | None:
+    """A balanced listener on `sock`, or None (with a warning) when this worker cannot balance."""
+    # uvicorn's protocols share the worker's set of open connections (`server_state.connections`); a
+    # protocol built here, never connected, gives access to it
+    probe = protocol_factory()
+    state = getattr(probe, "server_state", None)
+    if type(getattr(state, "connections", None)) is not set:
+        logger.warning("connection balancing off: %s keeps no set of connections", type(probe).__name__)
+        return None
+    try:
+        table = ConnectionTable(path)
+    except (OSError, ValueError) as exc:
+        logger.warning("connection balancing off: %s", exc)
+        return None
+    slot = table.claim()
+    if slot is None:
+        logger.warning("connection balancing off: every slot of %s is taken", path)
+        return None
+    sock.setblocking(False)
+    sock.listen(backlog)
+    listener = BalancedListener(loop, protocol_factory, sock, table, slot)
+    state.connections = _CountingSet(state.connections, listener.lost)  # type: ignore[union-attr]
+    return listener
+
+
+def _loop_class() -> type[asyncio.AbstractEventLoop]:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
+        base: type[asyncio.AbstractEventLoop] = asyncio.SelectorEventLoop
+    else:
+        base = uvloop.Loop
+    return type("BalancedLoop", (_BalancingMixin, base), {})
+
+
+BalancedLoop = _loop_class()
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvicorn's `loop` option for the workers of `sched-env serve` (uvloop, as uvicorn would pick)."""
+    return BalancedLoop()
