@@ -1,7 +1,7 @@
 """Every scoring-speed target of issue 10, measured in one run and printed as a ratio or a figure.
 
     .venv/bin/python bench/score_targets.py [--seconds 3] [--skip-large] [--rounds N]
-                                            [--keep-alive-requests N ...] [--even-split]
+                                            [--keep-alive-requests N ...] [--even-split] [--unbalanced]
 
 1. In-process: the scoring core vs the literal transcription of the published reward functions that the
    tests hold (`tests/env_server/test_original_profile.py::published_rewards`), on the same realistic
@@ -14,10 +14,12 @@
 3. Batch 1, 2 workers: requests/s and p99 (targets >= 2,500 req/s, p99 < 5 ms); clients are separate
    processes on keep-alive connections (`http.client`), so the load generator is not one GIL.
 4. 8 concurrent clients (processes) sending batch 64, 2 workers: p99 (target < 10 ms), and how many of
-   the 8 connections each worker holds (`--rounds N` repeats it with new connections). With
-   `--keep-alive-requests 0 100` it alternates between a server without a per-connection request limit
-   and one that closes a connection after 100 requests (`SCHED_KEEP_ALIVE_REQUESTS`). `--even-split`
-   adds the best case for balance: two 1-worker servers with 4 of the clients each.
+   the 8 connections each worker holds (`--rounds N` repeats it with new connections; the service
+   balances them, least connections first). With `--keep-alive-requests 0 100` it alternates between a
+   server without a per-connection request limit and one that closes a connection after 100 requests
+   (`SCHED_KEEP_ALIVE_REQUESTS`). `--unbalanced` alternates with a server that leaves the split to the
+   kernel (`SCHED_BALANCE_CONNECTIONS=false`, as before the ninth pass). `--even-split` adds two 1-worker
+   servers with 4 of the clients each (the split by construction).
 5. Large legal requests, 1 worker: how long each takes, and the slowest `/health` answered by the same
    worker meanwhile (target < 100 ms).
 
@@ -181,8 +183,9 @@ def process_load(
 ) -> tuple[float, list[float], list[int]]:
     """(requests/s, latencies, connections per server worker) of `clients` processes sending `body` back
     to back for `seconds`. The split is read from the server's worker processes halfway through (empty
-    without `server_pid`): each client keeps one connection, and the kernel gives each new connection to
-    whichever worker accepts first, so 8 clients can land 4/4 or 6/2, and a worker with 6 queues 6.
+    without `server_pid`): each client keeps one connection; the service gives a new connection to the
+    worker holding fewest (unbalanced, the kernel gives it to whichever worker accepts first, so 8 clients
+    can land 4/4 or 6/2, and a worker with 6 queues 6).
     Several ports: client i uses port i mod len(ports) (single-worker servers split evenly by hand)."""
     ports = port if isinstance(port, list) else [port]
     raw = json.dumps(body).encode()
@@ -213,6 +216,8 @@ def connections_per_worker(server_pid: int, port: int) -> list[int]:
     counts = []
     for worker in psutil.Process(server_pid).children(recursive=True):
         try:
+            if "spawn_main" not in " ".join(worker.cmdline()):
+                continue  # not a uvicorn worker (multiprocessing's resource tracker)
             conns = worker.net_connections(kind="tcp")
         except psutil.Error:
             continue
@@ -351,6 +356,12 @@ def main() -> None:
         "alternates between one server for each",
     )
     ap.add_argument(
+        "--unbalanced",
+        action="store_true",
+        help="section 4 alternates with a 2-worker server that leaves the split of connections to the "
+        "kernel (SCHED_BALANCE_CONNECTIONS=false)",
+    )
+    ap.add_argument(
         "--even-split",
         action="store_true",
         help="section 4 also measures its best case for balance: two 1-worker servers, 4 clients on each",
@@ -389,10 +400,20 @@ def main() -> None:
     finally:
         server.stop()
 
-    # one 2-worker server per request limit (section 4 alternates between them; 3 uses the first)
+    # one 2-worker server per request limit and balancing (section 4 alternates; 3 uses the first)
+    variants = [
+        (limit, balanced)
+        for limit in args.keep_alive_requests
+        for balanced in ((True, False) if args.unbalanced else (True,))
+    ]
     servers = [
-        start_server(workers=2, SCHED_TRAIN_SIZE="64", SCHED_KEEP_ALIVE_REQUESTS=str(n))
-        for n in args.keep_alive_requests
+        start_server(
+            workers=2,
+            SCHED_TRAIN_SIZE="64",
+            SCHED_KEEP_ALIVE_REQUESTS=str(limit),
+            SCHED_BALANCE_CONNECTIONS=str(balanced),
+        )
+        for limit, balanced in variants
     ]
     server = servers[0]
     try:
@@ -408,14 +429,15 @@ def main() -> None:
         print(f"  inline problem: {rps:,.0f} req/s  p50 {pct(lat, 50):.2f} ms  p99 {pct(lat, 99):.2f} ms")
         print("\n4. batch 64, 2 workers, 8 client processes (target p99 < 10 ms)")
         for _ in range(args.rounds):
-            for limit, srv in zip(args.keep_alive_requests, servers, strict=True):
+            for (limit, balanced), srv in zip(variants, servers, strict=True):
                 srv_port = int(srv.url.rsplit(":", 1)[1])
                 for name, body in (("inline problems", inline), ("problem_id items", by_id)):
                     rps, lat, split = process_load(srv_port, body, 8, args.seconds, srv.process.pid)
                     split_text = "/".join(map(str, split))
-                    print_load(
-                        name, rps, lat, f"{split_text}  (requests per connection: {limit or 'no limit'})"
-                    )
+                    note = f"requests per connection: {limit or 'no limit'}"
+                    if args.unbalanced:
+                        note += "; balanced" if balanced else "; kernel's split"
+                    print_load(name, rps, lat, f"{split_text}  ({note})")
         if args.even_split:
             even_split(inline, by_id, args.rounds, args.seconds)
     finally:
