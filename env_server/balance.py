@@ -166,6 +166,7 @@ class BalancedListener:
         self.connections = 0  # accepted and not yet lost
         self._refused_since: float | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._refusing = False  # the pause is a refusal (not a lack of descriptors)
         self._closed = False
         self._publish()
         loop.add_reader(self._fd, self._ready)
@@ -196,9 +197,14 @@ class BalancedListener:
 
     # Accepting.
     def lost(self) -> None:
-        """A connection this worker held is gone."""
+        """A connection this worker held is gone: it may now be the least loaded, so a refusal pause
+        ends here (a client that reconnects as soon as its last connection closed would otherwise wait
+        for the retry, both workers having refused it on counts a moment old)."""
         self.connections -= 1
         self._publish()
+        if self._timer is not None and self._refusing:
+            self._timer.cancel()
+            self._resume()
 
     def _publish(self) -> None:
         if not self._closed:
@@ -212,7 +218,7 @@ class BalancedListener:
                 if self._refused_since is None:
                     self._refused_since = now
                 if now - self._refused_since < PATIENCE:
-                    self._pause(RETRY)
+                    self._pause(RETRY, refusing=True)
                     return
                 # the less loaded worker has not taken it in PATIENCE seconds: take it
             try:
@@ -224,7 +230,7 @@ class BalancedListener:
                 if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
                     # out of descriptors or memory: stop accepting for a second, as asyncio does
                     logger.error("socket.accept() out of system resource: %s", exc)
-                    self._pause(1.0)
+                    self._pause(1.0, refusing=False)
                     return
                 if exc.errno in (errno.ECONNABORTED, errno.EPROTO):
                     continue  # the client gave up before it was accepted
@@ -235,8 +241,9 @@ class BalancedListener:
             conn.setblocking(False)
             self._loop.create_task(self._connect(conn))
 
-    def _pause(self, delay: float) -> None:
+    def _pause(self, delay: float, refusing: bool) -> None:
         self._loop.remove_reader(self._fd)
+        self._refusing = refusing
         self._timer = self._loop.call_later(delay, self._resume)
 
     def _resume(self) -> None:

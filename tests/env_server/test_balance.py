@@ -18,6 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from env_server import balance
 from env_server.balance import (
     PATIENCE,
     TABLE_ENV,
@@ -157,6 +158,35 @@ def test_a_refused_connection_is_taken_once_the_less_loaded_worker_leaves_it(tab
     finally:
         on.stop()
     assert table.entries()[0] == (0, 0)  # closing the listener frees its slot
+
+
+def test_a_refusal_ends_when_one_of_the_workers_connections_is_lost(
+    table: ConnectionTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A client that reconnects as soon as its last connection closed: this worker still counts the
+    # closing connection and refuses the new one; once the closing one is lost it takes it at once,
+    # without waiting for its retry (made 10 s long here) or for the other worker.
+    monkeypatch.setattr(balance, "RETRY", 10.0)
+    monkeypatch.setattr(balance, "PATIENCE", 60.0)
+    on = Listening(table, os.getppid())
+    try:
+        first, _ = on.connect()
+        n = len(on.accepted)
+        t0 = time.monotonic()
+        second = socket.create_connection(("127.0.0.1", on.port))
+        time.sleep(0.05)
+        assert len(on.accepted) == n  # refused: 1 against 0
+        on.loop.call_soon_threadsafe(on.listener.lost)  # the first connection is gone: 0 against 0
+        deadline = time.monotonic() + 5
+        while len(on.accepted) == n and time.monotonic() < deadline:
+            time.sleep(0.0005)
+        assert len(on.accepted) == n + 1
+        assert on.accepted[-1] - t0 < 5  # not at the retry, 10 s after the refusal
+        assert table.entries()[0] == (os.getpid(), 1)
+        first.close()
+        second.close()
+    finally:
+        on.stop()
 
 
 def test_a_dead_workers_slot_does_not_hold_connections_back(table: ConnectionTable) -> None:
