@@ -326,3 +326,30 @@ def test_balancing_off_leaves_uvicorns_accepting() -> None:
         assert all(TABLE_ENV not in w.environ() for w in workers(server))
     finally:
         server.stop()
+
+
+def test_a_worker_that_dies_is_replaced_in_the_table() -> None:
+    import signal
+
+    server = start_server(workers=2)
+    port = int(server.url.rsplit(":", 1)[1])
+    try:
+        table = table_of(server, 2)
+        victim = workers(server)[0].pid
+        os.kill(victim, signal.SIGKILL)  # uvicorn's supervisor starts another worker
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            live = {pid for pid, _ in table.entries() if pid}
+            if victim not in live and len(live) == 2:
+                break
+            time.sleep(0.1)
+        live = {pid for pid, _ in table.entries() if pid}
+        assert victim not in live and len(live) == 2  # the new worker took the dead one's slot
+        socks = connect_together(port, 8)
+        assert settle(table, [4, 4]) == [4, 4]
+        assert held(server, port) == [4, 4]
+        for s in socks:
+            s.close()
+        table.close()
+    finally:
+        server.stop()
