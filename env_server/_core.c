@@ -666,6 +666,283 @@ fail:
     goto done;
 }
 
+/* -- score: the whole of `rewards.score` for the `default` profile ------------------------------------ */
+
+/* Set by setup_score: the component names and weights, and the verdict values in this order. */
+enum { V_FORMAT, V_TOO_FEW, V_UNKNOWN, V_UNSORTED, V_OVERLAP, V_VALID, N_VERDICTS };
+static PyObject *component_names[3];
+static double component_weights[3];
+static PyObject *verdict_values[N_VERDICTS];
+static PyObject *s_reward, *s_components, *s_verdict, *s_score_ratio, *s_optimal_score, *s_violations,
+    *s_error, *s_spans, *k_truncated;
+
+/* `(index, start)`, sorted by start then index: Python's stable `sorted` by start. */
+typedef struct {
+    long long start;
+    Py_ssize_t index;
+} ByStart;
+
+static int by_start(const void *x, const void *y) {
+    const ByStart *a = x, *b = y;
+    if (a->start != b->start)
+        return a->start < b->start ? -1 : 1;
+    return a->index < b->index ? -1 : a->index > b->index;
+}
+
+/* `checks.in_overlap(spans, inclusive=False)` over s[i], e[i]: flags[i] set when span i overlaps another. */
+static int in_overlap(const long long *s, const long long *e, Py_ssize_t n, unsigned char *flags) {
+    memset(flags, 0, (size_t)n);
+    int fast = 1;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (e[i] <= s[i] || (i > 0 && s[i] < e[i - 1])) {
+            fast = 0;
+            break;
+        }
+    if (fast)
+        return 0;
+    ByStart *order = PyMem_Malloc(sizeof(ByStart) * (size_t)(n + 1));
+    if (order == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++)
+        order[i] = (ByStart){s[i], i};
+    qsort(order, (size_t)n, sizeof(ByStart), by_start);
+    long long max_end = 0;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        Py_ssize_t i = order[k].index;
+        if (k > 0 && s[i] < max_end)
+            flags[i] = 1;
+        if (k + 1 < n && s[order[k + 1].index] < e[i])
+            flags[i] = 1;
+        max_end = k == 0 ? e[i] : (e[i] > max_end ? e[i] : max_end);
+    }
+    PyMem_Free(order);
+    return 0;
+}
+
+/* The `score` component's kept value over the parsed events (all known, none repeated): Σ values of the
+   events not in an overlapping pair (`rewards._kept_value`, exclusive test). */
+static int kept_value(PyObject *problem, PyObject *matches, long long *kept) {
+    Py_ssize_t n = PyTuple_GET_SIZE(matches);
+    PyObject *spans = PyObject_GetAttr(problem, s_spans), *values = NULL;
+    long long *s = NULL;
+    Py_ssize_t *k = NULL;
+    unsigned char *flags = NULL;
+    int rc = -1;
+    if (spans == NULL || (values = PyObject_GetAttr(problem, s_values)) == NULL)
+        goto done;
+    if (!PyTuple_Check(spans) || !PyTuple_Check(values)) {
+        PyErr_SetString(PyExc_TypeError, "a ProblemIndex has tuples `spans` and `values`");
+        goto done;
+    }
+    s = PyMem_Malloc(sizeof(long long) * (size_t)(2 * n + 1));
+    k = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(n + 1));
+    flags = PyMem_Malloc((size_t)n + 1);
+    if (s == NULL || k == NULL || flags == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    long long *e = s + n;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        k[i] = PyLong_AsSsize_t(PyTuple_GET_ITEM(matches, i));
+        if (k[i] == -1 && PyErr_Occurred())
+            goto done;
+        if (k[i] < 0 || k[i] >= PyTuple_GET_SIZE(spans) || k[i] >= PyTuple_GET_SIZE(values)) {
+            PyErr_SetString(PyExc_IndexError, "an event index outside `spans` or `values`");
+            goto done;
+        }
+        PyObject *span = PyTuple_GET_ITEM(spans, k[i]);
+        if (!PyTuple_Check(span) || PyTuple_GET_SIZE(span) != 2) {
+            PyErr_SetString(PyExc_TypeError, "a span is a (start, end) tuple");
+            goto done;
+        }
+        s[i] = PyLong_AsLongLong(PyTuple_GET_ITEM(span, 0));
+        e[i] = PyLong_AsLongLong(PyTuple_GET_ITEM(span, 1));
+        if ((s[i] == -1 || e[i] == -1) && PyErr_Occurred())
+            goto done;
+    }
+    if (in_overlap(s, e, n, flags) < 0)
+        goto done;
+    long long sum = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (flags[i])
+            continue;
+        long long v = PyLong_AsLongLong(PyTuple_GET_ITEM(values, k[i]));
+        if (v == -1 && PyErr_Occurred())
+            goto done;
+        sum += v;
+    }
+    *kept = sum;
+    rc = 0;
+done:
+    Py_XDECREF(spans);
+    Py_XDECREF(values);
+    PyMem_Free(s);
+    PyMem_Free(k);
+    PyMem_Free(flags);
+    return rc;
+}
+
+/* `numerator / optimal_score` as Python divides (a float), into *out. */
+static int ratio_of(PyObject *numerator, PyObject *optimal, double *out) {
+    PyObject *q = PyNumber_TrueDivide(numerator, optimal);
+    if (q == NULL)
+        return -1;
+    *out = PyFloat_AsDouble(q);
+    Py_DECREF(q);
+    return *out == -1.0 && PyErr_Occurred() ? -1 : 0;
+}
+
+/* The verdict of an analysis (`checks.verdict`), or -1 with an exception. */
+static int verdict_of(PyObject *parsed, Py_ssize_t n, int known, int repeated, int sorted_, int disjoint) {
+    if (PyTuple_GET_ITEM(parsed, 4) != Py_True)
+        return V_FORMAT;
+    if (n < 2)
+        return V_TOO_FEW;
+    if (!known || repeated)
+        return V_UNKNOWN;
+    if (!sorted_)
+        return V_UNSORTED;
+    if (!disjoint) {
+        PyObject *starts = PyTuple_GET_ITEM(parsed, 1), *ends = PyTuple_GET_ITEM(parsed, 2);
+        long long latest = PyLong_AsLongLong(PyTuple_GET_ITEM(ends, 0));
+        if (latest == -1 && PyErr_Occurred())
+            return -1;
+        for (Py_ssize_t i = 1; i < n; i++) {
+            long long s = PyLong_AsLongLong(PyTuple_GET_ITEM(starts, i)),
+                      e = PyLong_AsLongLong(PyTuple_GET_ITEM(ends, i));
+            if ((s == -1 || e == -1) && PyErr_Occurred())
+                return -1;
+            if (s < latest)
+                return V_OVERLAP;
+            if (e > latest)
+                latest = e;
+        }
+    }
+    return V_VALID;
+}
+
+/* score_strict(completion, problem, max_chars): `rewards.score_reference(completion, problem,
+   PROFILES["default"], max_chars)`, the same dict to the bit. */
+static PyObject *score_strict(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "score_strict() takes a completion, a ProblemIndex and max_chars");
+        return NULL;
+    }
+    if (verdict_values[0] == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "env_server._core.setup_score() was not called");
+        return NULL;
+    }
+    PyObject *completion = args[0], *problem = args[1], *max_obj = args[2];
+    if (!PyUnicode_Check(completion)) {
+        PyErr_SetString(PyExc_TypeError, "score_strict() takes a str");
+        return NULL;
+    }
+    Py_ssize_t length = PyUnicode_GET_LENGTH(completion), max_chars = -1;
+    if (max_obj != Py_None) {
+        max_chars = PyLong_AsSsize_t(max_obj);
+        if (max_chars == -1 && PyErr_Occurred())
+            return NULL;
+        if (max_chars < 0) {
+            PyErr_SetString(PyExc_ValueError, "max_chars is None or >= 0");
+            return NULL;
+        }
+    }
+    int truncated = max_obj != Py_None && length > max_chars;
+    PyObject *text = NULL, *parsed = NULL, *a = NULL, *optimal = NULL, *components = NULL, *found = NULL;
+    PyObject *result = NULL, *num = NULL;
+    text = truncated ? PyUnicode_Substring(completion, 0, max_chars) : Py_NewRef(completion);
+    parsed = text == NULL ? NULL : parse_strict(module, text);
+    if (parsed == NULL)
+        goto done;
+    PyObject *pair[2] = {parsed, problem};
+    a = analyse(module, pair, 2);
+    optimal = a == NULL ? NULL : PyObject_GetAttr(problem, s_optimal_score);
+    if (optimal == NULL)
+        goto done;
+    Py_ssize_t n = PyTuple_GET_SIZE(PyTuple_GET_ITEM(parsed, 0));
+    int known = PyTuple_GET_ITEM(a, 5) == Py_True, repeated = PyTuple_GET_SIZE(PyTuple_GET_ITEM(a, 2)) > 0,
+        sorted_ = PyTuple_GET_ITEM(a, 6) == Py_True, disjoint = PyTuple_GET_ITEM(a, 7) == Py_True;
+    PyObject *value = PyTuple_GET_ITEM(a, 8);
+
+    /* the components: format, order, score (rewards.format_component, order_component, score_component) */
+    double fractions[3] = {PyTuple_GET_ITEM(parsed, 3) == Py_True ? 1.0 : 0.0, n >= 2 && sorted_ ? 1.0 : 0.0, 0.0};
+    if (n >= 2 && known && !repeated) {
+        if (disjoint) {
+            if (ratio_of(value, optimal, &fractions[2]) < 0)
+                goto done;
+        } else {
+            long long kept;
+            if (kept_value(problem, PyTuple_GET_ITEM(a, 1), &kept) < 0 || (num = PyLong_FromLongLong(kept)) == NULL ||
+                ratio_of(num, optimal, &fractions[2]) < 0)
+                goto done;
+        }
+    }
+    components = PyDict_New();
+    if (components == NULL)
+        goto done;
+    double reward = 0.0;
+    for (int c = 0; c < 3; c++) {
+        double points = component_weights[c] * fractions[c];
+        reward += points;
+        PyObject *x = PyFloat_FromDouble(points);
+        if (x == NULL || PyDict_SetItem(components, component_names[c], x) < 0) {
+            Py_XDECREF(x);
+            goto done;
+        }
+        Py_DECREF(x);
+    }
+
+    int v = verdict_of(parsed, n, known, repeated, sorted_, disjoint);
+    if (v < 0)
+        goto done;
+    double ratio = 0.0;
+    if (v == V_VALID && ratio_of(value, optimal, &ratio) < 0)
+        goto done;
+    found = v == V_VALID ? PyList_New(0) : violations(module, a);
+    if (found == NULL)
+        goto done;
+    if (truncated) {
+        PyObject *none1 = PyList_New(0), *none2 = PyList_New(0);
+        PyObject *message = PyUnicode_FromFormat("completion has %zd characters; scored on the first %S", length, max_obj);
+        PyObject *item = PyDict_New();
+        int bad = none1 == NULL || none2 == NULL || message == NULL || item == NULL ||
+                  PyDict_SetItem(item, s_type, k_truncated) < 0 || PyDict_SetItem(item, s_indices, none1) < 0 ||
+                  PyDict_SetItem(item, s_events, none2) < 0 || PyDict_SetItem(item, s_message, message) < 0 ||
+                  PyList_Insert(found, 0, item) < 0;
+        Py_XDECREF(none1);
+        Py_XDECREF(none2);
+        Py_XDECREF(message);
+        Py_XDECREF(item);
+        if (bad)
+            goto done;
+    }
+    result = PyDict_New();
+    if (result == NULL)
+        goto done;
+    PyObject *reward_obj = PyFloat_FromDouble(reward), *ratio_obj = PyFloat_FromDouble(ratio);
+    int bad = reward_obj == NULL || ratio_obj == NULL || PyDict_SetItem(result, s_reward, reward_obj) < 0 ||
+              PyDict_SetItem(result, s_components, components) < 0 ||
+              PyDict_SetItem(result, s_verdict, verdict_values[v]) < 0 ||
+              PyDict_SetItem(result, s_score_ratio, ratio_obj) < 0 ||
+              PyDict_SetItem(result, s_optimal_score, optimal) < 0 ||
+              PyDict_SetItem(result, s_violations, found) < 0 || PyDict_SetItem(result, s_error, Py_None) < 0;
+    Py_XDECREF(reward_obj);
+    Py_XDECREF(ratio_obj);
+    if (bad)
+        Py_CLEAR(result);
+done:
+    Py_XDECREF(text);
+    Py_XDECREF(parsed);
+    Py_XDECREF(a);
+    Py_XDECREF(optimal);
+    Py_XDECREF(components);
+    Py_XDECREF(found);
+    Py_XDECREF(num);
+    return result;
+}
+
 /* -- set-up ------------------------------------------------------------------------------------------ */
 
 static int tuple_type(PyObject *type) {
@@ -696,6 +973,42 @@ static PyObject *setup_analyse(PyObject *module, PyObject *type) {
     Py_RETURN_NONE;
 }
 
+/* setup_score(names, weights, verdicts): the `default` profile's component names and weights (format,
+   order, score) and the verdict values (format_error, too_few_events, unknown_event, unsorted, overlap,
+   valid). */
+static PyObject *setup_score(PyObject *module, PyObject *args) {
+    (void)module;
+    PyObject *names, *weights, *verdicts;
+    if (!PyArg_ParseTuple(args, "O!O!O!", &PyTuple_Type, &names, &PyTuple_Type, &weights, &PyTuple_Type, &verdicts))
+        return NULL;
+    if (PyTuple_GET_SIZE(names) != 3 || PyTuple_GET_SIZE(weights) != 3 || PyTuple_GET_SIZE(verdicts) != N_VERDICTS) {
+        PyErr_SetString(PyExc_ValueError, "3 names, 3 weights and 6 verdicts");
+        return NULL;
+    }
+    double w[3];
+    for (int c = 0; c < 3; c++) {
+        w[c] = PyFloat_AsDouble(PyTuple_GET_ITEM(weights, c));
+        if (w[c] == -1.0 && PyErr_Occurred())
+            return NULL;
+        if (!PyUnicode_Check(PyTuple_GET_ITEM(names, c))) {
+            PyErr_SetString(PyExc_TypeError, "component names are str");
+            return NULL;
+        }
+    }
+    for (int v = 0; v < N_VERDICTS; v++)
+        if (!PyUnicode_Check(PyTuple_GET_ITEM(verdicts, v))) {
+            PyErr_SetString(PyExc_TypeError, "verdicts are str");
+            return NULL;
+        }
+    for (int c = 0; c < 3; c++) {
+        Py_XSETREF(component_names[c], Py_NewRef(PyTuple_GET_ITEM(names, c)));
+        component_weights[c] = w[c];
+    }
+    for (int v = 0; v < N_VERDICTS; v++)
+        Py_XSETREF(verdict_values[v], Py_NewRef(PyTuple_GET_ITEM(verdicts, v)));
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"parse_strict", parse_strict, METH_O, "The `default` profile's reading of a completion (a `Parsed`)."},
     {"analyse", (PyCFunction)(void (*)(void))analyse, METH_FASTCALL,
@@ -703,6 +1016,10 @@ static PyMethodDef methods[] = {
     {"violations", violations, METH_O, "violations(analysis): every rule the schedule breaks (wire dicts)."},
     {"setup_parse", setup_parse, METH_VARARGS, "setup_parse(Parsed, no_events): what parse_strict returns."},
     {"setup_analyse", setup_analyse, METH_O, "setup_analyse(Analysis): what analyse returns."},
+    {"score_strict", (PyCFunction)(void (*)(void))score_strict, METH_FASTCALL,
+     "score_strict(completion, problem, max_chars): rewards.score under the `default` profile."},
+    {"setup_score", setup_score, METH_VARARGS,
+     "setup_score(names, weights, verdicts): the `default` profile's components and the verdict values."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -730,10 +1047,14 @@ PyMODINIT_FUNC PyInit__core(void) {
         s_values == NULL)
         return NULL;
     PyObject **names[] = {&s_type, &s_indices, &s_events, &s_message, &s_name, &s_start, &s_end,
-                          &k_format, &k_too_few, &k_unknown, &k_repeated, &k_unsorted, &k_overlap, &m_format};
+                          &k_format, &k_too_few, &k_unknown, &k_repeated, &k_unsorted, &k_overlap, &m_format,
+                          &s_reward, &s_components, &s_verdict, &s_score_ratio, &s_optimal_score,
+                          &s_violations, &s_error, &s_spans, &k_truncated};
     const char *texts[] = {"type", "indices", "events", "message", "name", "start", "end",
                            "format", "too_few_events", "unknown_event", "repeated_event", "unsorted", "overlap",
-                           "no <schedule> block with a well-formed event"};
+                           "no <schedule> block with a well-formed event",
+                           "reward", "components", "verdict", "score_ratio", "optimal_score",
+                           "violations", "error", "spans", "truncated"};
     for (size_t k = 0; k < sizeof(texts) / sizeof(texts[0]); k++)
         if ((*names[k] = PyUnicode_InternFromString(texts[k])) == NULL)
             return NULL;

@@ -8,7 +8,7 @@ profile touches only `PROFILES`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from operator import lt
 from typing import Any, cast
 
@@ -27,6 +27,8 @@ REWARD_VERSION = "1.0.0"
 DEFAULT_PROFILE = "default"
 
 ComponentFn = Callable[[Analysis, ProblemIndex], float]
+# The whole of `score_reference` for one profile, written in C: (completion, problem, max_chars) -> result
+NativeScore = Callable[[str, ProblemIndex, int | None], WireResult]
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ class Profile:
     components: tuple[Component, ...]
     # (name, weight, fn) of each component: what `score` reads, without attribute look-ups per item
     terms: tuple[tuple[str, float, ComponentFn], ...] = field(init=False, repr=False, compare=False)
+    # `score_reference` for this profile in C, when built (`_native_default`); results are identical
+    native: NativeScore | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "terms", tuple((c.name, c.weight, c.fn) for c in self.components))
@@ -168,7 +172,21 @@ def score(
     here. A completion longer than `max_chars` is scored on its first `max_chars` characters (a `truncated`
     violation says so); this keeps every request's cost bounded and still gives a long rambling answer
     the low reward it earns rather than no reward at all.
+
+    `score_reference` is the specification; a profile with a `native` version (the `default` profile,
+    when the C extension is built) runs that instead, with the same result to the bit
+    (tests/env_server/test_core_c.py).
     """
+    native = profile.native
+    if native is not None:
+        return native(completion, problem, max_chars)
+    return score_reference(completion, problem, profile, max_chars)
+
+
+def score_reference(
+    completion: str, problem: ProblemIndex, profile: Profile, max_chars: int | None = None
+) -> WireResult:
+    """`score` in Python, for every profile: parse, analyse, the profile's components, the verdict."""
     truncated = max_chars is not None and len(completion) > max_chars
     a = analyse(profile.parse(completion[:max_chars] if truncated else completion), problem)
     components = {}
@@ -195,6 +213,38 @@ def score(
         "violations": found,
         "error": None,
     }
+
+
+def _native_default(profile: Profile) -> Profile:
+    """The `default` profile with its `score` in C (`_core.score_strict`), when the extension is built and
+    the profile is the one the C code implements: the strict parser and the three default components."""
+    try:
+        from env_server import _core
+    except ImportError:  # not built: the reference runs
+        return profile
+    if profile.parse is not _core.parse_strict or tuple(c.fn for c in profile.components) != (
+        format_component,
+        order_component,
+        score_component,
+    ):
+        return profile
+    verdicts = (
+        Verdict.format_error,
+        Verdict.too_few_events,
+        Verdict.unknown_event,
+        Verdict.unsorted,
+        Verdict.overlap,
+        Verdict.valid,
+    )
+    _core.setup_score(
+        tuple(c.name for c in profile.components),
+        tuple(c.weight for c in profile.components),
+        tuple(v.value for v in verdicts),
+    )
+    return replace(profile, native=_core.score_strict)
+
+
+PROFILES[DEFAULT_PROFILE] = _native_default(PROFILES[DEFAULT_PROFILE])
 
 
 def error_result(message: str) -> WireResult:

@@ -2,7 +2,7 @@
 
 The route is an ordinary FastAPI route (`ScoreRequest` in, `ScoreResponse` out: same schema, same errors).
 In front of it, `ScoreService.fast` decodes the body with msgspec and accepts it only when it has exactly
-the shape `ScoreRequest` accepts (JSON content type, an object with `items` and optionally `profile`,
+the shape `ScoreRequest` accepts (JSON content type, an object with `items` and optionally a known `profile`,
 every item an object with a string `completion` and exactly one of a string `problem_id` or an object
 `problem`). An inline problem is kept as the JSON text it was sent as (not decoded): that text is its key
 in the `ProblemCache`, so a problem is decoded, validated by `ProblemSpec` and indexed once per distinct
@@ -41,7 +41,7 @@ from env_server.errors import (
     validation_error_response,
 )
 from env_server.metrics import ServiceMetrics
-from env_server.rewards import DEFAULT_PROFILE, REWARD_VERSION, WireResult, get_profile
+from env_server.rewards import DEFAULT_PROFILE, PROFILES, REWARD_VERSION, WireResult, get_profile
 from env_server.scoring import (
     Entry,
     ProblemCache,
@@ -111,7 +111,7 @@ class ScoreService:
             request = _decode(body)
         except (msgspec.DecodeError, RecursionError):  # not JSON, not this shape, or nested too deep
             return None
-        if not request.items:
+        if not request.items or request.profile not in PROFILES:  # the route says what is wrong
             return None
         out: list[tuple[str | None, bytes | None, str]] = []
         heavy = False

@@ -1,7 +1,8 @@
 """The C steps of the scoring core (`env_server/_core.c`) against their Python specifications.
 
 `parsing.parse_strict`, `checks.analyse` and `checks.violations` are the C functions when
-`python -m env_server.native` built the extension. `parse_strict` must return what `parsing.parse_strict_reference` returns, field by field
+`python -m env_server.native` built the extension, and so is the whole of `rewards.score` under the
+`default` profile (`_core.score_strict`, against `rewards.score_reference`). `parse_strict` must return what `parsing.parse_strict_reference` returns, field by field
 and of the same type, for every string: token soups around every branch of the event pattern and the
 format check, white space and digits outside ASCII, text stored as 1-, 2- and 4-byte characters, and
 mutations of realistic answers. `analyse` and `violations` must return what `checks.analyse_reference` and
@@ -22,6 +23,8 @@ from env_server.checks import Analysis, analyse_reference, violations_reference
 from env_server.generator import PRESETS, generate_problem
 from env_server.parsing import Parsed, parse_published, parse_strict_reference
 from env_server.problems import ProblemIndex, gold_completion, index_problem
+from env_server.rewards import PROFILES, WireResult, score, score_reference
+from shared_schema import Event, ProblemSpec
 
 try:
     from env_server import _core
@@ -242,3 +245,134 @@ def test_analyse_checks_its_arguments() -> None:
         _core.analyse(_parsed([], [], []), object())  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         _core.violations(_parsed([], [], []))  # type: ignore[arg-type]
+
+
+# -- the whole `default` score in C (`_core.score_strict`) against `rewards.score_reference` ------------
+
+DEFAULT = PROFILES["default"]
+
+
+def same_score(text: str, index: ProblemIndex, max_chars: int | None = None) -> WireResult:
+    """`rewards.score` (the C `score_strict` when built) is `score_reference`: same keys in the same
+    order, same types, floats to the bit, violations with their keys in order."""
+    got, want = score(text, index, DEFAULT, max_chars), score_reference(text, index, DEFAULT, max_chars)
+    assert got == want, text
+    assert list(got) == list(want) and list(got["components"]) == list(want["components"])
+    assert [type(x) for x in got.values()] == [type(x) for x in want.values()]
+    for a, b in ((got, want), (got["components"], want["components"])):
+        for k, x in a.items():
+            if type(x) is float:
+                assert x.hex() == b[k].hex(), (k, text)
+    assert [list(v) for v in got["violations"]] == [list(v) for v in want["violations"]]
+    return got
+
+
+@needs_c
+def test_the_default_profile_scores_in_c_when_built() -> None:
+    assert _core is not None
+    assert DEFAULT.native is _core.score_strict
+    assert PROFILES["original"].native is None  # its parser is Python: the reference runs
+    with pytest.raises(TypeError):
+        _core.score_strict(5, INDEXES[0], None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        _core.score_strict("x", INDEXES[0])  # type: ignore[call-arg]
+    with pytest.raises(ValueError):
+        _core.score_strict("x", INDEXES[0], -1)
+    with pytest.raises(AttributeError):
+        _core.score_strict("<think>a</think><schedule></schedule>", object(), None)  # type: ignore[arg-type]
+
+
+def test_score_on_realistic_answers_of_every_verdict() -> None:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "realistic.py"  # the benchmark's completions
+    spec = importlib.util.spec_from_file_location("realistic", path)
+    assert spec is not None and spec.loader is not None
+    realistic = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(realistic)
+    verdicts = set()
+    for problem, text in realistic.realistic_pairs(400):
+        index = index_problem(problem)
+        verdicts.add(same_score(text, index)["verdict"])
+        same_score(text, index, max_chars=len(text) // 2)  # cut in the reasoning or the schedule
+        same_score(text, index, max_chars=len(text) - 40)
+    assert verdicts == {"valid", "overlap", "unknown_event", "unsorted", "too_few_events", "format_error"}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_score_on_generated_answers(seed: int) -> None:
+    rng = random.Random(seed)
+    for problem, index in zip(PROBLEMS, INDEXES, strict=True):
+        same_score(gold_completion(problem), index)
+        events = list(problem.events)
+        for _ in range(40):
+            picked = rng.sample(events, rng.randint(0, len(events)))
+            picked += rng.sample(events, rng.randint(0, 1))  # a repeat, sometimes
+            if rng.random() < 0.6:
+                picked.sort(key=lambda e: e.start)
+            rows = [(e.name, e.start, e.end) for e in picked]
+            if rng.random() < 0.2 and rows:
+                rows[rng.randrange(len(rows))] = ("Invented", "10:00", "11:00")
+            if rng.random() < 0.2 and rows:  # an event of zero length, or one that ends before it starts
+                name, start, _ = rows[-1]
+                rows[-1] = (name, start, start if rng.random() < 0.5 else "00:00")
+            body = "".join(
+                f"<event><name>{n}</name><start>{a}</start><end>{b}</end></event>" for n, a, b in rows
+            )
+            think = "" if rng.random() < 0.1 else "<think>why</think>"
+            text = f"{think}<schedule>{body}</schedule>"
+            same_score(text, index)
+            same_score(text, index, max_chars=rng.randrange(len(text) + 1))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.data())
+def test_score_on_generated_times(data: st.DataObject) -> None:
+    """Known events written with any times: ties, touching, inverted and overlapping spans, so the
+    `score` component drops overlapping pairs (sorted or not) and the verdict scans for overlaps."""
+    k = data.draw(st.integers(0, len(INDEXES) - 1))
+    problem, index = PROBLEMS[k], INDEXES[k]
+    picked = data.draw(st.lists(st.sampled_from(problem.events), max_size=10, unique_by=lambda e: e.name))
+    clock = st.integers(0, 4).map(lambda h: f"{9 + h:02d}:00")
+    rows = [
+        (e.name, e.start, e.end) if data.draw(st.booleans()) else (e.name, data.draw(clock), data.draw(clock))
+        for e in picked
+    ]
+    body = "".join(f"<event><name>{n}</name><start>{a}</start><end>{b}</end></event>" for n, a, b in rows)
+    same_score(f"<think>t</think><schedule>{body}</schedule>", index)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(soup, st.one_of(st.none(), st.integers(0, 200)))
+def test_score_on_token_soups(text: str, max_chars: int | None) -> None:
+    same_score(text, INDEXES[0], max_chars)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.data())
+def test_score_on_problems_full_of_ties(data: st.DataObject) -> None:
+    """Problems whose events start and end on a half-hour grid, so that they touch, tie and overlap;
+    answers list any of them in any order, so the `score` component's dropping of overlapping pairs
+    (exclusive test: touching events are kept) runs on every arrangement."""
+    n = data.draw(st.integers(2, 7))
+    events = []
+    for i in range(n):
+        start = data.draw(st.integers(16, 22)) * 30
+        end = start + data.draw(st.integers(1, 4)) * 30
+        events.append(
+            Event(
+                name=f"E{i}",
+                start=f"{start // 60:02d}:{start % 60:02d}",
+                end=f"{end // 60:02d}:{end % 60:02d}",
+            )
+        )
+    priorities = [e.name for e in events if data.draw(st.booleans())]
+    index = index_problem(ProblemSpec(events=events, priorities=priorities))
+    picked = data.draw(st.permutations(events)).copy()[: data.draw(st.integers(0, n))]
+    if data.draw(st.booleans()):
+        picked.sort(key=lambda e: e.start_min)
+    body = "".join(
+        f"<event><name>{e.name}</name><start>{e.start}</start><end>{e.end}</end></event>" for e in picked
+    )
+    same_score(f"<think>t</think><schedule>{body}</schedule>", index)

@@ -65,6 +65,8 @@ BODIES: list[Any] = [
     {"items": [{"problem_id": "train-hard-000002", "completion": GOLD}]},  # generated on demand
     {"items": [{"problem_id": None, "problem": WIRE, "completion": ""}]},
     {"profile": "nope", "items": [ITEM]},
+    {"profile": "x" * 65, "items": [ITEM]},  # over the schema's 64 characters: its 422, not "unknown"
+    {"profile": "nope", "items": [{"problem": WIRE}]},  # the item's error comes first
     {"items": []},
     {"items": [{"problem": WIRE}]},
     {"items": [{"problem": WIRE, "problem_id": "train-000001", "completion": "x"}]},
