@@ -2,7 +2,8 @@
 
 `_core.c` reads text that arrives over the network, so a read past a buffer or an overflow there would be
 a crash or worse. This builds the extension again with `-fsanitize=address,undefined` into a copy of the
-package and runs the comparison with the Python references there (token soups, analyses, violations),
+package and runs the comparison with the Python references there (token soups, analyses, violations,
+whole scores),
 with every Python allocation going through `malloc` so the sanitizer sees the extension's buffers.
 Skipped where no C compiler or sanitizer runtime is installed.
 """
@@ -29,7 +30,9 @@ assert b"__asan_" in open(core.__file__, "rb").read()  # this build is instrumen
 assert "libasan" in open("/proc/self/maps").read()  # and the sanitizer runtime is loaded
 from env_server import parsing
 from env_server.parsing import parse_published
-from tests.env_server.test_core_c import INDEXES, TOKENS, same, same_analysis
+from env_server.rewards import PROFILES
+from tests.env_server.test_core_c import INDEXES, PROBLEMS, TOKENS, same, same_analysis, same_score
+assert PROFILES["default"].native is core.score_strict
 rng = random.Random(7)
 for i in range(20_000):
     text = "".join(rng.choice(TOKENS) for _ in range(rng.randint(0, 40)))
@@ -37,6 +40,11 @@ for i in range(20_000):
     index = INDEXES[i % len(INDEXES)]
     same_analysis(parsing.parse_strict(text), index)
     same_analysis(parse_published(text), index)
+    same_score(text, index, rng.choice([None, rng.randint(0, len(text))]))
+    # every event of the problem, in any order: overlapping pairs dropped from the score
+    events = rng.sample(PROBLEMS[i % len(PROBLEMS)].events, rng.randint(0, len(PROBLEMS[i % len(PROBLEMS)].events)))
+    body = "".join(f"<event><name>{{e.name}}</name><start>{{e.start}}</start><end>{{e.end}}</end></event>" for e in events)
+    same_score(f"<think>t</think><schedule>{{body}}</schedule>", index)
 print("sanitized ok")
 """
 
