@@ -7,11 +7,12 @@ against the published code and gold = 100 run on whichever is loaded, and the di
 the sources without the extensions); the compiled core scores about 1.3× as fast, and a batch of 64
 over HTTP about 1.2× (docs/benchmarks.md).
 
-Three steps are also written in C (`_core.c`, built here with setuptools into `env_server/_core…so`):
-the `default` profile's parser, and the analysis and violation search both profiles share.
-`parsing.parse_strict`, `checks.analyse` and `checks.violations` are those functions when the extension
-is built, and their Python specifications (`parse_strict_reference`, `analyse_reference`,
-`violations_reference`) otherwise; tests compare each pair on generated and adversarial input. See
+The `default` profile's scoring is also written in C (`_core.c`, built here with setuptools into
+`env_server/_core…so`): its parser, the analysis and violation search both profiles share, and the whole
+`rewards.score` around them. `parsing.parse_strict`, `checks.analyse`, `checks.violations` and the
+`default` profile's `native` score are those functions when the extension is built, and their Python
+specifications (`parse_strict_reference`, `analyse_reference`, `violations_reference`,
+`rewards.score_reference`) otherwise; tests compare each pair on generated and adversarial input. See
 docs/benchmarks.md for what each step gained.
 
 `make install` and `Dockerfile.env` run this module; without a C compiler it says so and the service
@@ -103,7 +104,7 @@ def describe() -> str:
     """One line for the service's start-up log."""
     done = status()
     if all(done.values()):
-        text = "compiled (mypyc, and parse_strict, analyse and violations in C)"
+        text = "compiled (mypyc, and the default profile's score in C)"
     elif any(done.values()):
         text = "partly compiled: " + ", ".join(m for m, ok in done.items() if ok)
     else:
