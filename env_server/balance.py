@@ -158,6 +158,7 @@ class BalancedListener:
     ) -> None:
         self._loop = loop
         self._factory = protocol_factory
+        sock.setblocking(False)  # accept() must not wait when another worker took the connection
         self._sock = sock
         self._fd = sock.fileno()
         self._table = table
@@ -305,7 +306,6 @@ def _listen(
     if slot is None:
         logger.warning("connection balancing off: every slot of %s is taken", path)
         return None
-    sock.setblocking(False)
     sock.listen(backlog)
     listener = BalancedListener(loop, protocol_factory, sock, table, slot)
     state.connections = _CountingSet(state.connections, listener.lost)  # type: ignore[union-attr]

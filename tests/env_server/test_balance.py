@@ -95,13 +95,14 @@ class Listening:
     """A BalancedListener on the balanced loop in a thread, with a plain protocol; `other` is the slot
     of a pretend second worker."""
 
-    def __init__(self, table: ConnectionTable, other_pid: int) -> None:
+    def __init__(self, table: ConnectionTable, other_pid: int, loop_kind: str = "uvloop") -> None:
         self.table = table
         table.publish(1, other_pid, 0)
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.accepted: list[float] = []
-        self.loop = new_event_loop()
+        # uvicorn's loop (uvloop), or asyncio's own where uvloop is missing
+        self.loop = new_event_loop() if loop_kind == "uvloop" else ASYNCIO_BALANCED()
         ready = threading.Event()
 
         accepted = self.accepted
@@ -140,9 +141,16 @@ class Listening:
         self.sock.close()
 
 
-def test_a_refused_connection_is_taken_once_the_less_loaded_worker_leaves_it(table: ConnectionTable) -> None:
+LOOPS = pytest.mark.parametrize("loop_kind", ["uvloop", "asyncio"])
+ASYNCIO_BALANCED = type("AsyncioBalancedLoop", (balance._BalancingMixin, asyncio.SelectorEventLoop), {})
+
+
+@LOOPS
+def test_a_refused_connection_is_taken_once_the_less_loaded_worker_leaves_it(
+    table: ConnectionTable, loop_kind: str
+) -> None:
     # The other worker (this test's parent process: alive) holds no connection and never accepts.
-    on = Listening(table, os.getppid())
+    on = Listening(table, os.getppid(), loop_kind)
     try:
         first, waited_first = on.connect()  # 0 against 0: a tie, taken at once
         assert table.entries()[0] == (os.getpid(), 1)
@@ -160,15 +168,16 @@ def test_a_refused_connection_is_taken_once_the_less_loaded_worker_leaves_it(tab
     assert table.entries()[0] == (0, 0)  # closing the listener frees its slot
 
 
+@LOOPS
 def test_a_refusal_ends_when_one_of_the_workers_connections_is_lost(
-    table: ConnectionTable, monkeypatch: pytest.MonkeyPatch
+    table: ConnectionTable, monkeypatch: pytest.MonkeyPatch, loop_kind: str
 ) -> None:
     # A client that reconnects as soon as its last connection closed: this worker still counts the
     # closing connection and refuses the new one; once the closing one is lost it takes it at once,
     # without waiting for its retry (made 10 s long here) or for the other worker.
     monkeypatch.setattr(balance, "RETRY", 10.0)
     monkeypatch.setattr(balance, "PATIENCE", 60.0)
-    on = Listening(table, os.getppid())
+    on = Listening(table, os.getppid(), loop_kind)
     try:
         first, _ = on.connect()
         n = len(on.accepted)
@@ -189,8 +198,9 @@ def test_a_refusal_ends_when_one_of_the_workers_connections_is_lost(
         on.stop()
 
 
-def test_a_dead_workers_slot_does_not_hold_connections_back(table: ConnectionTable) -> None:
-    on = Listening(table, dead_pid())  # a slot with 0 connections whose process is gone
+@LOOPS
+def test_a_dead_workers_slot_does_not_hold_connections_back(table: ConnectionTable, loop_kind: str) -> None:
+    on = Listening(table, dead_pid(), loop_kind)  # a slot with 0 connections whose process is gone
     try:
         socks = []
         for _ in range(3):
