@@ -168,6 +168,9 @@ class BalancedListener:
         self._refused_since: float | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._refusing = False  # the pause is a refusal (not a lack of descriptors)
+        self._setting_up: set[asyncio.Task[None]] = set()
+        self._poll = select.poll()  # is a connection still waiting (no FD_SETSIZE limit, unlike select)
+        self._poll.register(self._fd, select.POLLIN)
         self._closed = False
         self._publish()
         loop.add_reader(self._fd, self._ready)
@@ -228,19 +231,20 @@ class BalancedListener:
                 self._refused_since = None  # nothing pending (another worker took it)
                 return
             except OSError as exc:
-                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    # out of descriptors or memory: stop accepting for a second, as asyncio does
-                    logger.error("socket.accept() out of system resource: %s", exc)
-                    self._pause(1.0, refusing=False)
-                    return
                 if exc.errno in (errno.ECONNABORTED, errno.EPROTO):
                     continue  # the client gave up before it was accepted
-                raise
+                # out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM), or anything else:
+                # stop accepting for a second, as asyncio does, rather than fail on every wake-up
+                logger.error("socket.accept() failed: %s", exc)
+                self._pause(1.0, refusing=False)
+                return
             self._refused_since = None
             self.connections += 1
             self._publish()
             conn.setblocking(False)
-            self._loop.create_task(self._connect(conn))
+            task = self._loop.create_task(self._connect(conn))
+            self._setting_up.add(task)  # the loop keeps only weak references to tasks
+            task.add_done_callback(self._setting_up.discard)
 
     def _pause(self, delay: float, refusing: bool) -> None:
         self._loop.remove_reader(self._fd)
@@ -251,7 +255,7 @@ class BalancedListener:
         self._timer = None
         if self._closed:
             return
-        if not select.select([self._fd], [], [], 0)[0]:
+        if not self._poll.poll(0):
             self._refused_since = None  # what was refused has been taken by another worker
         self._loop.add_reader(self._fd, self._ready)
 

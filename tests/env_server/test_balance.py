@@ -5,6 +5,7 @@ ignored), and a live 2-worker service splitting connections that arrive together
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import socket
@@ -95,10 +96,16 @@ class Listening:
     """A BalancedListener on the balanced loop in a thread, with a plain protocol; `other` is the slot
     of a pretend second worker."""
 
-    def __init__(self, table: ConnectionTable, other_pid: int, loop_kind: str = "uvloop") -> None:
+    def __init__(
+        self,
+        table: ConnectionTable,
+        other_pid: int,
+        loop_kind: str = "uvloop",
+        sock: socket.socket | None = None,
+    ) -> None:
         self.table = table
         table.publish(1, other_pid, 0)
-        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock = sock or socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.accepted: list[float] = []
         # uvicorn's loop (uvloop), or asyncio's own where uvloop is missing
@@ -194,6 +201,29 @@ def test_a_refusal_ends_when_one_of_the_workers_connections_is_lost(
         assert table.entries()[0] == (os.getpid(), 1)
         first.close()
         second.close()
+    finally:
+        on.stop()
+
+
+class OutOfDescriptors(socket.socket):
+    """A listening socket whose first `accept` fails as when the process has no descriptor left."""
+
+    failures = 1
+
+    def accept(self) -> tuple[socket.socket, object]:
+        if self.failures:
+            self.failures -= 1
+            raise OSError(errno.EMFILE, "Too many open files")
+        return super().accept()
+
+
+def test_accepting_stops_for_a_second_when_out_of_descriptors(table: ConnectionTable) -> None:
+    plain = socket.create_server(("127.0.0.1", 0))
+    on = Listening(table, dead_pid(), sock=OutOfDescriptors(fileno=plain.detach()))
+    try:
+        s, waited = on.connect()  # the first accept fails: the connection waits in the backlog
+        assert 0.8 < waited < 4
+        s.close()
     finally:
         on.stop()
 
