@@ -87,15 +87,20 @@ def _multiprocess_metrics_dir() -> None:
 def _connection_table(workers: int) -> None:
     """Several workers, balanced: the table of open connections they share (`env_server.balance`), in a
     fresh temporary file that its variable names for the workers. Twice as many slots as workers, so a
-    worker restarted while its predecessor's slot still looks taken finds a free one."""
+    worker restarted while its predecessor's slot still looks taken finds a free one. Where no temporary
+    file can be made, the workers accept as uvicorn does (said on stderr)."""
     import atexit
     import tempfile
 
     from env_server.balance import TABLE_ENV, ConnectionTable
 
-    fd, path = tempfile.mkstemp(prefix="sched-env-connections-")
-    os.close(fd)
-    ConnectionTable.create(path, slots=2 * workers).close()
+    try:
+        fd, path = tempfile.mkstemp(prefix="sched-env-connections-")
+        os.close(fd)
+        ConnectionTable.create(path, slots=2 * workers).close()
+    except OSError as e:
+        console.print(f"connection balancing off: no table of connections ({e})")
+        return
     os.environ[TABLE_ENV] = path
     atexit.register(Path(path).unlink, missing_ok=True)
 

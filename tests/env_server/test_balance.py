@@ -393,3 +393,23 @@ def test_a_worker_that_dies_is_replaced_in_the_table() -> None:
         table.close()
     finally:
         server.stop()
+
+
+def test_the_supervisor_makes_the_table_or_leaves_balancing_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import tempfile
+
+    from env_server.cli import _connection_table
+
+    monkeypatch.delenv(TABLE_ENV, raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    _connection_table(3)
+    table = ConnectionTable(os.environ[TABLE_ENV])
+    assert Path(table.path).parent == tmp_path and table.entries() == [(0, 0)] * 6  # 2 slots per worker
+    table.close()
+    monkeypatch.delenv(TABLE_ENV)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))  # no temporary file can be made
+    _connection_table(2)
+    assert TABLE_ENV not in os.environ
+    assert "connection balancing off" in capsys.readouterr().err.replace("\n", " ")
