@@ -52,7 +52,7 @@ from env_server.problems import index_problem  # noqa: E402
 from env_server.rewards import PROFILES, score  # noqa: E402
 from env_server.scoring import ProblemCache, score_batch  # noqa: E402
 from env_server.settings import Settings  # noqa: E402
-from tests.conftest import start_server  # noqa: E402
+from tests.conftest import connections_per_worker, start_server  # noqa: E402
 from tests.env_server.test_original_profile import published_rewards  # noqa: E402
 
 
@@ -207,22 +207,6 @@ def process_load(
     for p in procs:
         p.join()
     return len(lat) / seconds, lat, split
-
-
-def connections_per_worker(server_pid: int, port: int) -> list[int]:
-    """Established connections to `port` held by each worker process of the server, largest first."""
-    import psutil  # installed with accelerate; only this diagnostic needs it
-
-    counts = []
-    for worker in psutil.Process(server_pid).children(recursive=True):
-        try:
-            if "spawn_main" not in " ".join(worker.cmdline()):
-                continue  # not a uvicorn worker (multiprocessing's resource tracker)
-            conns = worker.net_connections(kind="tcp")
-        except psutil.Error:
-            continue
-        counts.append(sum(c.status == "ESTABLISHED" and c.laddr.port == port for c in conns))
-    return sorted(counts, reverse=True)
 
 
 # 5. Large requests vs /health -------------------------------------------------------------------------

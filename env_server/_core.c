@@ -676,20 +676,10 @@ static PyObject *verdict_values[N_VERDICTS];
 static PyObject *s_reward, *s_components, *s_verdict, *s_score_ratio, *s_optimal_score, *s_violations,
     *s_error, *s_spans, *k_truncated;
 
-/* `(index, start)`, sorted by start then index: Python's stable `sorted` by start. */
-typedef struct {
-    long long start;
-    Py_ssize_t index;
-} ByStart;
-
-static int by_start(const void *x, const void *y) {
-    const ByStart *a = x, *b = y;
-    if (a->start != b->start)
-        return a->start < b->start ? -1 : 1;
-    return a->index < b->index ? -1 : a->index > b->index;
-}
-
-/* `checks.in_overlap(spans, inclusive=False)` over s[i], e[i]: flags[i] set when span i overlaps another. */
+/* `checks.in_overlap(spans, inclusive=False)` over s[i], e[i]: flags[i] set when span i overlaps another.
+   The spans are a problem's events, each ending after it starts, so the order of spans that start
+   together changes no flag (each overlaps the others): `span_order`'s by (start, end) serves for
+   Python's by start alone. */
 static int in_overlap(const long long *s, const long long *e, Py_ssize_t n, unsigned char *flags) {
     memset(flags, 0, (size_t)n);
     int fast = 1;
@@ -700,14 +690,14 @@ static int in_overlap(const long long *s, const long long *e, Py_ssize_t n, unsi
         }
     if (fast)
         return 0;
-    ByStart *order = PyMem_Malloc(sizeof(ByStart) * (size_t)(n + 1));
+    Span *order = PyMem_Malloc(sizeof(Span) * (size_t)(n + 1));
     if (order == NULL) {
         PyErr_NoMemory();
         return -1;
     }
     for (Py_ssize_t i = 0; i < n; i++)
-        order[i] = (ByStart){s[i], i};
-    qsort(order, (size_t)n, sizeof(ByStart), by_start);
+        order[i] = (Span){s[i], e[i], i};
+    qsort(order, (size_t)n, sizeof(Span), span_order);
     long long max_end = 0;
     for (Py_ssize_t k = 0; k < n; k++) {
         Py_ssize_t i = order[k].index;
@@ -898,8 +888,12 @@ static PyObject *score_strict(PyObject *module, PyObject *const *args, Py_ssize_
     if (v < 0)
         goto done;
     double ratio = 0.0;
-    if (v == V_VALID && ratio_of(value, optimal, &ratio) < 0)
-        goto done;
+    if (v == V_VALID) {
+        if (disjoint)
+            ratio = fractions[2]; /* already `value / optimal_score`: the score component's fraction */
+        else if (ratio_of(value, optimal, &ratio) < 0)
+            goto done;
+    }
     found = v == V_VALID ? PyList_New(0) : violations(module, a);
     if (found == NULL)
         goto done;

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -65,6 +66,36 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def server_workers(server_pid: int) -> list[Any]:
+    """The uvicorn workers (spawned processes running the app) of the server whose process is
+    `server_pid`, as `psutil.Process`es; not multiprocessing's resource tracker."""
+    import psutil  # installed with accelerate; only these diagnostics need it
+
+    out = []
+    for child in psutil.Process(server_pid).children(recursive=True):
+        try:
+            if "spawn_main" in " ".join(child.cmdline()):
+                out.append(child)
+        except psutil.Error:
+            continue
+    return out
+
+
+def connections_per_worker(server_pid: int, port: int) -> list[int]:
+    """Established connections to `port` that each worker of the server holds, largest first (as the
+    kernel counts them)."""
+    import psutil
+
+    counts = []
+    for worker in server_workers(server_pid):
+        try:
+            conns = worker.net_connections(kind="tcp")
+        except psutil.Error:
+            continue
+        counts.append(sum(c.status == "ESTABLISHED" and c.laddr.port == port for c in conns))
+    return sorted(counts, reverse=True)
 
 
 @dataclass

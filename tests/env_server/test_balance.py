@@ -16,7 +16,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
 from env_server import balance
@@ -29,7 +28,7 @@ from env_server.balance import (
 )
 from env_server.serving import uvicorn_options
 from env_server.settings import Settings
-from tests.conftest import LiveServer, start_server
+from tests.conftest import LiveServer, connections_per_worker, server_workers, start_server
 
 
 def dead_pid() -> int:
@@ -252,23 +251,11 @@ def test_uvicorn_options_pick_the_balanced_loop_only_for_several_workers() -> No
 # A live service ---------------------------------------------------------------------------------------
 
 
-def workers(server: LiveServer) -> list[psutil.Process]:
-    """The server's uvicorn workers (the spawned processes that run the app)."""
-    out = []
-    for child in psutil.Process(server.process.pid).children(recursive=True):
-        try:
-            if "spawn_main" in " ".join(child.cmdline()):
-                out.append(child)
-        except psutil.Error:
-            continue
-    return out
-
-
 def table_of(server: LiveServer, n: int) -> ConnectionTable:
     """The server's connection table, once `n` workers have claimed a slot in it."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        for w in workers(server):
+        for w in server_workers(server.process.pid):
             path = w.environ().get(TABLE_ENV)
             if path:
                 table = ConnectionTable(path)
@@ -277,18 +264,6 @@ def table_of(server: LiveServer, n: int) -> ConnectionTable:
                 table.close()
         time.sleep(0.1)
     raise AssertionError("the workers did not all claim a slot")
-
-
-def held(server: LiveServer, port: int) -> list[int]:
-    """Established connections to `port` that each worker holds, largest first (from the kernel)."""
-    counts = []
-    for w in workers(server):
-        try:
-            conns = w.net_connections(kind="tcp")
-        except psutil.Error:
-            continue
-        counts.append(sum(c.status == "ESTABLISHED" and c.laddr.port == port for c in conns))
-    return sorted(counts, reverse=True)
 
 
 def connect_together(port: int, n: int) -> list[socket.socket]:
@@ -332,7 +307,10 @@ def test_a_live_two_worker_service_splits_connections_evenly() -> None:
         for _ in range(3):  # 8 clients connecting at once, three times
             socks = connect_together(port, 8)
             assert settle(table, [4, 4]) == [4, 4]
-            assert held(server, port) == [4, 4]  # what the kernel says each worker holds
+            assert connections_per_worker(server.process.pid, port) == [
+                4,
+                4,
+            ]  # what the kernel says each worker holds
             for s in socks:
                 s.close()
             assert settle(table, [0, 0]) == [0, 0]
@@ -361,9 +339,9 @@ def test_balancing_off_leaves_uvicorns_accepting() -> None:
     server = start_server(workers=2, SCHED_BALANCE_CONNECTIONS="false")
     try:
         deadline = time.monotonic() + 30
-        while len(workers(server)) < 2 and time.monotonic() < deadline:
+        while len(server_workers(server.process.pid)) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert all(TABLE_ENV not in w.environ() for w in workers(server))
+        assert all(TABLE_ENV not in w.environ() for w in server_workers(server.process.pid))
     finally:
         server.stop()
 
@@ -375,7 +353,7 @@ def test_a_worker_that_dies_is_replaced_in_the_table() -> None:
     port = int(server.url.rsplit(":", 1)[1])
     try:
         table = table_of(server, 2)
-        victim = workers(server)[0].pid
+        victim = server_workers(server.process.pid)[0].pid
         os.kill(victim, signal.SIGKILL)  # uvicorn's supervisor starts another worker
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -387,7 +365,7 @@ def test_a_worker_that_dies_is_replaced_in_the_table() -> None:
         assert victim not in live and len(live) == 2  # the new worker took the dead one's slot
         socks = connect_together(port, 8)
         assert settle(table, [4, 4]) == [4, 4]
-        assert held(server, port) == [4, 4]
+        assert connections_per_worker(server.process.pid, port) == [4, 4]
         for s in socks:
             s.close()
         table.close()
