@@ -15,7 +15,9 @@
    processes on keep-alive connections (`http.client`), so the load generator is not one GIL.
 4. 8 concurrent clients (processes) sending batch 64, 2 workers: p99 (target < 10 ms), and how many of
    the 8 connections each worker holds (`--rounds N` repeats it with new connections; the service
-   balances them, least connections first). With `--keep-alive-requests 0 100` it alternates between a
+   balances them, least connections first). Under each line, where the CPU time went per request (from
+   Linux's `/proc/PID/schedstat`): the workers' time on a core and runnable but waiting for one, and the
+   client processes' own time on the same 2 cores. With `--keep-alive-requests 0 100` it alternates between a
    server without a per-connection request limit and one that closes a connection after 100 requests
    (`SCHED_KEEP_ALIVE_REQUESTS`). `--unbalanced` alternates with a server that leaves the split to the
    kernel (`SCHED_BALANCE_CONNECTIONS=false`, as before the ninth pass). `--even-split` adds two 1-worker
@@ -36,6 +38,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +55,7 @@ from env_server.problems import index_problem  # noqa: E402
 from env_server.rewards import PROFILES, score  # noqa: E402
 from env_server.scoring import ProblemCache, score_batch  # noqa: E402
 from env_server.settings import Settings  # noqa: E402
-from tests.conftest import connections_per_worker, start_server  # noqa: E402
+from tests.conftest import connections_per_worker, server_workers, start_server  # noqa: E402
 from tests.env_server.test_original_profile import published_rewards  # noqa: E402
 
 
@@ -154,6 +157,17 @@ def httpx_rate(
 # 3-4. Client processes on keep-alive connections ---------------------------------------------------
 
 
+def schedstat(pid: int | str = "self") -> tuple[int, int]:
+    """(ns spent on a CPU, ns spent runnable but waiting for one) of a process's main thread, from Linux's
+    `/proc/PID/schedstat`; (0, 0) where there is none."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            run, wait = f.read().split()[:2]
+        return int(run), int(wait)
+    except (OSError, ValueError):
+        return 0, 0
+
+
 def _client(port: int, body: bytes, n_items: int, seconds: float, start: float, q: Any) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     headers = {"content-type": "application/json"}
@@ -164,6 +178,7 @@ def _client(port: int, body: bytes, n_items: int, seconds: float, start: float, 
     while time.time() < start:
         time.sleep(0.001)
     end = start + seconds
+    before = schedstat()
     while time.time() < end:
         t0 = time.perf_counter()
         conn.request("POST", "/v1/score", body, headers)
@@ -171,7 +186,27 @@ def _client(port: int, body: bytes, n_items: int, seconds: float, start: float, 
         data = json.loads(resp.read())
         lat.append(time.perf_counter() - t0)
         assert resp.status == 200 and len(data["results"]) == n_items
-    q.put(lat)
+    after = schedstat()
+    q.put((lat, after[0] - before[0], after[1] - before[1]))
+
+
+@dataclass
+class CpuUse:
+    """Where the CPU time of a load went, per request (ms), from `/proc/PID/schedstat`: the server's
+    workers (on a core, and runnable but waiting for one) and the client processes on the same cores."""
+
+    worker_ms: float = 0.0
+    worker_wait_ms: float = 0.0
+    client_ms: float = 0.0
+
+    def __str__(self) -> str:
+        if not self.worker_ms:
+            return ""
+        share = self.client_ms / (self.client_ms + self.worker_ms)
+        return (
+            f"per request: workers {self.worker_ms:.2f} ms on a core + {self.worker_wait_ms:.2f} ms waiting "
+            f"for one, clients {self.client_ms:.2f} ms ({share:.0%} of the CPU time)"
+        )
 
 
 def process_load(
@@ -180,12 +215,13 @@ def process_load(
     clients: int,
     seconds: float,
     server_pid: int | None = None,
-) -> tuple[float, list[float], list[int]]:
-    """(requests/s, latencies, connections per server worker) of `clients` processes sending `body` back
-    to back for `seconds`. The split is read from the server's worker processes halfway through (empty
-    without `server_pid`): each client keeps one connection; the service gives a new connection to the
-    worker holding fewest (unbalanced, the kernel gives it to whichever worker accepts first, so 8 clients
-    can land 4/4 or 6/2, and a worker with 6 queues 6).
+) -> tuple[float, list[float], list[int], CpuUse]:
+    """(requests/s, latencies, connections per server worker, CPU use) of `clients` processes sending
+    `body` back to back for `seconds`. The split is read from the server's worker processes halfway
+    through, and their CPU time over the measuring time (empty and zero without `server_pid`): each
+    client keeps one connection; the service gives a new connection to the worker holding fewest
+    (unbalanced, the kernel gives it to whichever worker accepts first, so 8 clients can land 4/4 or 6/2,
+    and a worker with 6 queues 6).
     Several ports: client i uses port i mod len(ports) (single-worker servers split evenly by hand)."""
     ports = port if isinstance(port, list) else [port]
     raw = json.dumps(body).encode()
@@ -200,13 +236,26 @@ def process_load(
     for p in procs:
         p.start()
     split: list[int] = []
+    workers: list[Any] = []
+    before: list[tuple[int, int]] = []
     if server_pid is not None:
+        workers = server_workers(server_pid)
+        time.sleep(max(0.0, start - time.time()))
+        before = [schedstat(w.pid) for w in workers]
         time.sleep(max(0.0, start + seconds / 2 - time.time()))
         split = connections_per_worker(server_pid, port)
-    lat = [x for _ in procs for x in q.get()]
+        time.sleep(max(0.0, start + seconds - time.time()))
+    after = [schedstat(w.pid) for w in workers]
+    results = [q.get() for _ in procs]
     for p in procs:
         p.join()
-    return len(lat) / seconds, lat, split
+    lat = [x for r in results for x in r[0]]
+    cpu = CpuUse()
+    if lat and workers:
+        cpu.worker_ms = sum(a[0] - b[0] for a, b in zip(after, before, strict=True)) / len(lat) / 1e6
+        cpu.worker_wait_ms = sum(a[1] - b[1] for a, b in zip(after, before, strict=True)) / len(lat) / 1e6
+        cpu.client_ms = sum(r[1] for r in results) / len(lat) / 1e6
+    return len(lat) / seconds, lat, split, cpu
 
 
 # 5. Large requests vs /health -------------------------------------------------------------------------
@@ -318,7 +367,7 @@ def even_split(inline: dict[str, Any], by_id: dict[str, Any], rounds: int, secon
         ports = [int(srv.url.rsplit(":", 1)[1]) for srv in pair]
         for _ in range(rounds):
             for name, body in (("inline problems", inline), ("problem_id items", by_id)):
-                rps, lat, _ = process_load(ports, body, 8, seconds)
+                rps, lat, _, _ = process_load(ports, body, 8, seconds)
                 print_load(name, rps, lat, "4/4 by construction (two 1-worker servers)")
     finally:
         for srv in pair:
@@ -403,25 +452,27 @@ def main() -> None:
     try:
         port = int(server.url.rsplit(":", 1)[1])
         one = {"items": [{"problem_id": pairs[0][0].id, "completion": pairs[0][1]}]}
-        rps, lat, _ = process_load(port, one, args.b1_clients, args.seconds)
+        rps, lat, _, _ = process_load(port, one, args.b1_clients, args.seconds)
         print(
             f"\n3. batch 1, 2 workers, {args.b1_clients} client processes (target >= 2,500 req/s, p99 < 5 ms)"
         )
         print(f"  {rps:,.0f} req/s  p50 {pct(lat, 50):.2f} ms  p99 {pct(lat, 99):.2f} ms")
         one_inline = {"items": [{"problem": wire_problem(pairs[0][0]), "completion": pairs[0][1]}]}
-        rps, lat, _ = process_load(port, one_inline, args.b1_clients, args.seconds)
+        rps, lat, _, _ = process_load(port, one_inline, args.b1_clients, args.seconds)
         print(f"  inline problem: {rps:,.0f} req/s  p50 {pct(lat, 50):.2f} ms  p99 {pct(lat, 99):.2f} ms")
         print("\n4. batch 64, 2 workers, 8 client processes (target p99 < 10 ms)")
         for _ in range(args.rounds):
             for (limit, balanced), srv in zip(variants, servers, strict=True):
                 srv_port = int(srv.url.rsplit(":", 1)[1])
                 for name, body in (("inline problems", inline), ("problem_id items", by_id)):
-                    rps, lat, split = process_load(srv_port, body, 8, args.seconds, srv.process.pid)
+                    rps, lat, split, cpu = process_load(srv_port, body, 8, args.seconds, srv.process.pid)
                     split_text = "/".join(map(str, split))
                     note = f"requests per connection: {limit or 'no limit'}"
                     if args.unbalanced:
                         note += "; balanced" if balanced else "; kernel's split"
                     print_load(name, rps, lat, f"{split_text}  ({note})")
+                    if str(cpu):
+                        print(f"  {'':18} {cpu}")
         if args.even_split:
             even_split(inline, by_id, args.rounds, args.seconds)
     finally:
