@@ -36,7 +36,7 @@
 
 static PyObject *hhmm[N_TIMES];   /* the time strings */
 static PyObject *minutes[N_TIMES]; /* their minutes */
-static PyObject *s_open, *s_close, *s_event, *s_think;
+static PyObject *s_open, *s_close, *s_event;
 static PyTypeObject *parsed_type; /* env_server.parsing.Parsed */
 static PyObject *no_events;       /* env_server.parsing._NO_EVENTS */
 
@@ -133,8 +133,23 @@ static int all_space(const Text *t, Py_ssize_t from, Py_ssize_t to) {
     return 1;
 }
 
-/* `_strict_frame_at(text, open_, close)`; -1 on error. */
-static int frame_ok(PyObject *text, const Text *block, Py_ssize_t length, Py_ssize_t open_, Py_ssize_t close) {
+/* Where the first `<` at or after `from` is (before `t->limit`), or -1. */
+static Py_ssize_t next_lt(const Text *t, Py_ssize_t from) {
+    if (from >= t->limit)
+        return -1;
+    if (t->kind == PyUnicode_1BYTE_KIND) {
+        const char *data = (const char *)t->data;
+        const char *hit = memchr(data + from, '<', (size_t)(t->limit - from));
+        return hit == NULL ? -1 : (Py_ssize_t)(hit - data);
+    }
+    for (Py_ssize_t i = from; i < t->limit; i++)
+        if (READ(t, i) == '<')
+            return i;
+    return -1;
+}
+
+/* `_strict_frame_at(text, open_, close)`. */
+static int frame_ok(const Text *block, Py_ssize_t length, Py_ssize_t open_, Py_ssize_t close) {
     Text whole = {block->kind, block->data, length};
     const Text *t = &whole;
     if (!all_space(t, close + 11, length)) /* after "</schedule>" */
@@ -145,20 +160,25 @@ static int frame_ok(PyObject *text, const Text *block, Py_ssize_t length, Py_ssi
     Py_ssize_t pos = start;
     if (!literal(t, &pos, "<think>", 7))
         return 0;
+    /* The reference looks for the first `think>` in the reasoning that follows `<` (another `<think>`:
+       refused) or `</` (the end of the reasoning). Both start with `<`, and their order by where `think>`
+       is found is their order by where that `<` is (a `</think>` whose `<` is right before another's `<`
+       cannot exist), so the same answer comes from the first `<` that starts either tag: found with
+       memchr, several times faster than a substring search over ~1.5 k characters of reasoning. Neither
+       tag can run past `open_`, where `<schedule>` starts. */
+    Text before = {block->kind, block->data, open_};
     Py_ssize_t body = pos, end;
-    for (;;) {
-        Py_ssize_t i = PyUnicode_Find(text, s_think, pos, open_, 1);
-        if (i == -2)
-            return -1;
+    for (Py_ssize_t i = body;; i++) {
+        i = next_lt(&before, i);
         if (i < 0)
             return 0;
-        if (READ(t, i - 1) == '<')
+        Py_ssize_t q = i + 1;
+        if (literal(&before, &q, "think>", 6))
             return 0; /* `<think>` inside the reasoning */
-        if (READ(t, i - 1) == '/' && READ(t, i - 2) == '<') {
-            end = i - 2;
+        if (literal(&before, &q, "/think>", 7)) {
+            end = i;
             break;
         }
-        pos = i + 1;
     }
     if (end == body || !all_space(t, end + 8, open_))
         return 0;
@@ -228,12 +248,7 @@ static PyObject *parse_strict(PyObject *module, PyObject *text) {
     }
     if (only_events && !all_space(&t, gap, close))
         only_events = 0;
-    int format_ok = 0;
-    if (only_events) {
-        format_ok = frame_ok(text, &t, length, open_, close);
-        if (format_ok < 0)
-            goto done;
-    }
+    int format_ok = only_events && frame_ok(&t, length, open_, close);
     keys = PyTuple_New(n);
     starts = PyTuple_New(n);
     ends = PyTuple_New(n);
@@ -1034,10 +1049,9 @@ PyMODINIT_FUNC PyInit__core(void) {
     s_open = PyUnicode_InternFromString("<schedule>");
     s_close = PyUnicode_InternFromString("</schedule>");
     s_event = PyUnicode_InternFromString("<event>");
-    s_think = PyUnicode_InternFromString("think>");
     s_exact = PyUnicode_InternFromString("exact");
     s_values = PyUnicode_InternFromString("values");
-    if (s_open == NULL || s_close == NULL || s_event == NULL || s_think == NULL || s_exact == NULL ||
+    if (s_open == NULL || s_close == NULL || s_event == NULL || s_exact == NULL ||
         s_values == NULL)
         return NULL;
     PyObject **names[] = {&s_type, &s_indices, &s_events, &s_message, &s_name, &s_start, &s_end,

@@ -77,6 +77,21 @@ def test_character_soups(text: str) -> None:
     same(text)
 
 
+REASONING = ["<", "/", ">", "think>", "<think", "</think", "</", "<think>", "</think>", "rethink>", "</ think>",
+             "< /think>", "<schedule>", "a", " ", "\n", "é", "日", "😀", "\u2003"]  # fmt: skip
+EVENT = "<event><name>A</name><start>09:00</start><end>10:00</end></event>"
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(REASONING), max_size=12).map("".join), st.sampled_from(["", " ", "\n\u3000"]))
+def test_reasoning_soups(reasoning: str, space: str) -> None:
+    """The frame check on the text before the schedule: every answer has a head, reasoning made of
+    tags and parts of tags (in every string kind) and a well-formed schedule, so the format verdict turns
+    on the reasoning alone."""
+    same(f"{space}<think>{reasoning}{space}<schedule>{EVENT}</schedule>{space}")
+    same(f"<think>{reasoning}</think>{space}<schedule>{EVENT}{EVENT}</schedule>")
+
+
 def _answers() -> list[str]:
     return [gold_completion(generate_problem(7, "train", i)) for i in range(40)]
 
