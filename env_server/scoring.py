@@ -66,9 +66,8 @@ class ProblemCache:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._items: OrderedDict[bytes | str, ProblemIndex] = (
-            OrderedDict()
-        )  # bytes: JSON as sent; str: a spec's
+        # key: the problem's JSON as sent (bytes), or a spec's (str)
+        self._items: OrderedDict[bytes | str, ProblemIndex] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 

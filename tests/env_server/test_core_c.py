@@ -36,12 +36,12 @@ needs_c = pytest.mark.skipif(
     reason="the C parser is not built (no C compiler): parse_strict is the Python reference",
 )
 
+EVENT = "<event><name>A</name><start>09:00</start><end>10:00</end></event>"
 TOKENS = [
     "<think>", "</think>", "think>", "<schedule>", "</schedule>", "<event>", "</event>", "<name>", "</name>",
     "<start>", "</start>", "<end>", "</end>", "09:00", "10:30", "9:00", "٠٩:٠٠", "1O:00", "99:99", ":",
     "<", "/", ">", "A", "Gym", " Gym ", "é", "日", "😀", " ", "\n", "\t", "\u2003", "\u3000", "\x1c",
-    "\x85", "\xa0", "\u200b",
-    "<event><name>A</name><start>09:00</start><end>10:00</end></event>",
+    "\x85", "\xa0", "\u200b", EVENT,
     "<event>\n <name> B </name>\n<start>10:00</start> <end>11:30</end>\u2003</event>",
 ]  # fmt: skip
 soup = st.lists(st.sampled_from(TOKENS), max_size=30).map("".join)
@@ -79,7 +79,6 @@ def test_character_soups(text: str) -> None:
 
 REASONING = ["<", "/", ">", "think>", "<think", "</think", "</", "<think>", "</think>", "rethink>", "</ think>",
              "< /think>", "<schedule>", "a", " ", "\n", "é", "日", "😀", "\u2003"]  # fmt: skip
-EVENT = "<event><name>A</name><start>09:00</start><end>10:00</end></event>"
 
 
 @settings(max_examples=3000, deadline=None)
