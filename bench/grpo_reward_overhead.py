@@ -27,14 +27,14 @@ sys.path.insert(0, str(ROOT))
 
 from transformers import TrainerCallback  # noqa: E402
 
-from env_server.rewards import REWARD_VERSION, get_profile  # noqa: E402
-from env_server.scoring import score_items  # noqa: E402
-from env_server.settings import Settings  # noqa: E402
-from env_server.store import ProblemStore  # noqa: E402
+from env_server.scoring.batch import score_items  # noqa: E402
+from env_server.scoring.profiles import REWARD_VERSION, get_profile  # noqa: E402
+from env_server.service.settings import Settings  # noqa: E402
+from env_server.service.store import ProblemStore  # noqa: E402
 from shared_schema import InfoResponse, ScoreItem, ScoreResponse  # noqa: E402
 from tests.conftest import SMALL, start_server  # noqa: E402
-from trainer.env_client import EnvClient  # noqa: E402
-from trainer.rewards import EnvScorer  # noqa: E402
+from trainer.client.env_client import EnvClient  # noqa: E402
+from trainer.training.reward_funcs import EnvScorer  # noqa: E402
 
 
 class InProcessBackend:
@@ -75,7 +75,7 @@ def tiny_model(folder: Path) -> Path:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from trainer.model_prep import save_smollm2_tokenizer
+    from trainer.training.model_prep import save_smollm2_tokenizer
 
     save_smollm2_tokenizer(folder)
     tok = AutoTokenizer.from_pretrained(str(folder))
@@ -92,7 +92,7 @@ def tiny_model(folder: Path) -> Path:
 def alternating_run(url: str, model: Path, out: Path, opts: argparse.Namespace) -> Alternate:
     from trl import GRPOTrainer
 
-    from trainer.train import build_dataset, parse
+    from trainer.training.grpo import build_dataset, parse
 
     _, training, _ = parse([
         "--env_url", url, "--output_dir", str(out), "--max_steps", str(opts.steps), "--bf16", "false",

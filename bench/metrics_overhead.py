@@ -12,7 +12,7 @@ import time
 import timeit
 from typing import Any
 
-from env_server.metrics import Observability, ServiceMetrics
+from env_server.service.metrics import Observability, ServiceMetrics
 
 N = 20_000
 

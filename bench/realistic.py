@@ -8,9 +8,10 @@ Problems are `generate_problem(0, "train", i % 64)`: the train split of a servic
 
 from __future__ import annotations
 
-from env_server.generator import generate_problem
-from env_server.problems import format_schedule, solve
+from env_server.task.generator import generate_problem
+from env_server.task.problems import solve
 from shared_schema import Event, Problem
+from shared_schema.answer import format_schedule
 
 KINDS = ("optimal", "overlapping", "invented", "unsorted", "repeated", "single", "malformed", "no-think")
 

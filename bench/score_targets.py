@@ -4,7 +4,7 @@
                                             [--keep-alive-requests N ...] [--even-split] [--unbalanced]
 
 1. In-process: the scoring core vs the literal transcription of the published reward functions that the
-   tests hold (`tests/env_server/test_original_profile.py::published_rewards`), on the same realistic
+   tests hold (`tests/env_server/scoring/published.py::published_rewards`), on the same realistic
    completions (`bench/realistic.py`: ~1.5 k characters of reasoning naming events, every verdict), under
    both profiles. Target: >= 2.0x.
 2. `POST /v1/score`, batch 64, 1 worker, 1 client thread (httpx, response parsed): completions/s over the
@@ -50,13 +50,13 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from realistic import realistic_pairs  # noqa: E402
 
-from env_server.generator import generate_problem  # noqa: E402
-from env_server.problems import index_problem  # noqa: E402
-from env_server.rewards import PROFILES, score  # noqa: E402
-from env_server.scoring import ProblemCache, score_batch  # noqa: E402
-from env_server.settings import Settings  # noqa: E402
+from env_server.scoring.batch import ProblemCache, score_batch  # noqa: E402
+from env_server.scoring.index import index_problem  # noqa: E402
+from env_server.scoring.profiles import PROFILES, score  # noqa: E402
+from env_server.service.settings import Settings  # noqa: E402
+from env_server.task.generator import generate_problem  # noqa: E402
 from tests.conftest import connections_per_worker, server_workers, start_server  # noqa: E402
-from tests.env_server.test_original_profile import published_rewards  # noqa: E402
+from tests.env_server.scoring.published import published_rewards  # noqa: E402
 
 
 def rate(fn: Callable[[], int], seconds: float) -> float:
@@ -86,7 +86,7 @@ def wire_problem(p: Any) -> dict[str, Any]:
 
 def published_rate(pairs: list[tuple[Any, str]], seconds: float) -> float:
     """The published reward functions, in-process, as the tests transcribe them."""
-    return rate(lambda: [published_rewards(t, p) for p, t in pairs] and len(pairs), seconds)
+    return rate(lambda: [published_rewards(t, p, p.optimal_score) for p, t in pairs] and len(pairs), seconds)
 
 
 def race(fns: dict[str, Callable[[], int]], seconds: float) -> dict[str, float]:
@@ -110,7 +110,7 @@ def in_process(pairs: list[tuple[Any, str]], seconds: float) -> dict[str, float]
     cache = ProblemCache(1024)
     raw = [(orjson.dumps(wire_problem(p)), t) for p, t in pairs]  # each problem's JSON text, as sent
     fns: dict[str, Callable[[], int]] = {
-        "published": lambda: [published_rewards(t, p) for p, t in pairs] and len(pairs)
+        "published": lambda: [published_rewards(t, p, p.optimal_score) for p, t in pairs] and len(pairs)
     }
     for name, profile in PROFILES.items():
         fns[f"core {name}"] = lambda profile=profile: len(score_batch(entries, profile, 65_536))

@@ -19,11 +19,13 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from env_server.generator import generate_problem
-from env_server.problems import format_schedule, index_problem, solve
-from env_server.rewards import PROFILES
-from env_server.scoring import score_items
+from env_server.scoring.batch import score_items
+from env_server.scoring.index import index_problem
+from env_server.scoring.profiles import PROFILES
+from env_server.task.generator import generate_problem
+from env_server.task.problems import solve
 from shared_schema import Event, ScoreItem
+from shared_schema.answer import format_schedule
 from tests.conftest import start_server
 
 REASONING = (

@@ -14,13 +14,15 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
-from env_server.dataset_io import row_to_problem, save_problems, save_sft
-from env_server.generator import PRESETS, generate_split
-from env_server.problems import format_schedule, index_problem, solve
-from env_server.rewards import DEFAULT_PROFILE, PROFILES, get_profile, score_completion
-from env_server.serving import uvicorn_options
-from env_server.settings import Settings
+from env_server.runtime.serving import uvicorn_options
+from env_server.scoring.index import index_problem
+from env_server.scoring.profiles import DEFAULT_PROFILE, PROFILES, get_profile, score_completion
+from env_server.service.settings import Settings
+from env_server.task.files import row_to_problem, save_problems, save_sft
+from env_server.task.generator import PRESETS, generate_split
+from env_server.task.problems import solve
 from shared_schema import PROMPT_STYLES, Problem, ProblemSpec, PromptStyle
+from shared_schema.answer import format_schedule
 
 app = typer.Typer(help="Scheduling reward environment: service and offline tools.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -43,14 +45,14 @@ def serve(
         _multiprocess_metrics_dir()
         if s.balance_connections:
             _connection_table(s.workers)
-    from env_server.native import describe
+    from env_server.scoring.native import describe
 
     console.print(
         f"serving on http://{s.host}:{s.port} with {s.workers} worker(s); playground at /playground, "
         f"API docs at /docs, metrics at /metrics; scoring core {describe()}"
     )
     uvicorn.run(
-        "env_server.app:app_factory",
+        "env_server.service.app:app_factory",
         factory=True,
         host=s.host,
         port=s.port,
@@ -85,14 +87,15 @@ def _multiprocess_metrics_dir() -> None:
 
 
 def _connection_table(workers: int) -> None:
-    """Several workers, balanced: the table of open connections they share (`env_server.balance`), in a
-    fresh temporary file that its variable names for the workers. Twice as many slots as workers, so a
-    worker restarted while its predecessor's slot still looks taken finds a free one. Where no temporary
-    file can be made, the workers accept as uvicorn does (said on stderr)."""
+    """Several workers, balanced: the table of open connections they share
+    (`env_server.runtime.balance`), in a fresh temporary file that its variable names for the workers.
+    Twice as many slots as workers, so a worker restarted while its predecessor's slot still looks taken
+    finds a free one. Where no temporary file can be made, the workers accept as uvicorn does (said on
+    stderr)."""
     import atexit
     import tempfile
 
-    from env_server.balance import TABLE_ENV, ConnectionTable
+    from env_server.runtime.balance import TABLE_ENV, ConnectionTable
 
     try:
         fd, path = tempfile.mkstemp(prefix="sched-env-connections-")

@@ -18,9 +18,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from env_server.app import create_app
-from env_server.native import stale
-from env_server.settings import Settings
+from env_server.scoring.native import stale
+from env_server.service.app import create_app
+from env_server.service.settings import Settings
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -28,8 +28,8 @@ def pytest_configure(config: pytest.Config) -> None:
     old = stale()
     if old:
         pytest.exit(
-            f"env_server/{old[0]}.py is newer than its compiled module: run `make native` "
-            "(or `python -m env_server.native --clean` to test the pure-Python core)",
+            f"env_server/scoring/{old[0]}.py is newer than its compiled module: run `make native` "
+            "(or `python -m env_server.scoring.native --clean` to test the pure-Python core)",
             returncode=4,
         )
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from env_server.settings import Settings
+from env_server.service.settings import Settings
 from tests.test_docker import compose, interpolate
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -23,7 +23,7 @@ import pytest
 import tomllib
 import yaml
 
-from env_server.settings import Settings
+from env_server.service.settings import Settings
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,13 +129,13 @@ def test_env_image_compiles_the_core_in_a_build_stage() -> None:
     runs = [r for w, r in native if w == "RUN"]
     assert any("gcc" in r for r in runs)
     # the command `make install` runs, made strict: an image without the compiled core fails to build
-    assert runs[-1] == "python -m env_server.native --require"
-    assert ("COPY", "--from=native /app/env_server/*.so ./env_server/") in service
+    assert runs[-1] == "python -m env_server.scoring.native --require"
+    assert ("COPY", "--from=native /app/env_server/scoring/*.so ./env_server/scoring/") in service
     assert not any(w == "RUN" and "gcc" in r for w, r in service)  # no compiler in the service image
-    copy = service.index(("COPY", "--from=native /app/env_server/*.so ./env_server/"))
+    copy = service.index(("COPY", "--from=native /app/env_server/scoring/*.so ./env_server/scoring/"))
     assert service[copy + 1] == ("RUN", "pip install --no-deps . && rm -rf build *.egg-info")
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
-    assert "*.so" in data["env_server"]  # so that `pip install .` puts them in the wheel
+    assert "scoring/*.so" in data["env_server"]  # so that `pip install .` puts them in the wheel
 
 
 def test_env_image() -> None:
@@ -256,7 +256,7 @@ def test_commands_exist_in_the_clis() -> None:
     from env_server.cli import app as env_app
 
     assert "serve" in get_command(env_app).commands  # type: ignore[attr-defined]
-    pytest.importorskip("trainer.train_cli")
+    pytest.importorskip("trainer.training.commands")
     from trainer.cli import app as train_app
 
     assert "train" in get_command(train_app).commands  # type: ignore[attr-defined]

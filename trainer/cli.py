@@ -9,10 +9,12 @@ app = typer.Typer(help="Train and evaluate models against the scheduling environ
 
 def _register() -> None:
     # Each side of the trainer registers its own commands, so the modules stay independent.
-    from trainer.evaluation.cli import register as register_eval
-    from trainer.train_cli import register as register_train
+    from trainer.evaluation.commands import register as register_eval
+    from trainer.pipelines.commands import register as register_pipelines
+    from trainer.training.commands import register as register_train
 
     register_train(app)
+    register_pipelines(app)
     register_eval(app)
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from env_server.cli import app
-from env_server.dataset_io import load_problems
-from env_server.problems import gold_completion
+from env_server.task.files import load_problems
+from env_server.task.problems import gold_completion
 
 runner = CliRunner()
 

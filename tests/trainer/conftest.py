@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from trainer.model_prep import save_smollm2_tokenizer
+from trainer.training.model_prep import save_smollm2_tokenizer
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """`hf` backend: a local transformers model, or a LoRA adapter directory, with batched generation.
 
 Weights load in `dtype`; `auto` is bfloat16 on a GPU or a CPU that computes it natively (AVX512-BF16,
-AMX: about twice as fast as float32 there), else float32 (`trainer.model_prep.native_bf16`).
+AMX: about twice as fast as float32 there), else float32 (`trainer.training.model_prep.native_bf16`).
 
 Prompts go through the tokenizer's chat template; batches are left-padded so every row's completion
 starts at the same position, and sorted by prompt length so padding stays small. An adapter directory is
@@ -10,24 +10,12 @@ recognised by its `adapter_config.json`, loaded on top of its base model with pe
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from trainer.evaluation.backends import Generation, Progress, SamplingConfig
-from trainer.evaluation.problems import EvalProblem
-
-
-def adapter_base(path: str) -> str | None:
-    """The base model of a LoRA adapter directory, or None when `path` is not one."""
-    config = Path(path) / "adapter_config.json"
-    if not config.is_file():
-        return None
-    base = json.loads(config.read_text()).get("base_model_name_or_path")
-    if not base:
-        raise ValueError(f"{config} names no base_model_name_or_path; cannot load the adapter")
-    return str(base)
+from trainer.evaluation.dataset import EvalProblem
+from trainer.evaluation.generation import Generation, Progress, SamplingConfig, adapter_base
 
 
 class HFBackend:
@@ -46,7 +34,7 @@ class HFBackend:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from trainer.model_prep import resolve_dtype
+        from trainer.training.model_prep import resolve_dtype
 
         self.sampling, self.batch_size = sampling, max(1, batch_size)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from trainer.evaluation.backends import Generation, Progress, SamplingConfig
-from trainer.evaluation.problems import EvalProblem
+from trainer.evaluation.dataset import EvalProblem
+from trainer.evaluation.generation import Generation, Progress, SamplingConfig
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 

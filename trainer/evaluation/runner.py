@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from shared_schema import ScoreItem, ScoreResult
-from trainer.env_client import EnvClient
-from trainer.evaluation.backends import Backend, Generation, Progress
-from trainer.evaluation.problems import EvalProblem, read_rows, spec_from_row, spec_to_json
+from trainer.client.env_client import EnvClient
+from trainer.evaluation.dataset import EvalProblem, read_rows, spec_from_row, spec_to_json
+from trainer.evaluation.generation import Backend, Generation, Progress
 from trainer.evaluation.records import ResultRow, RunSummary, summarize
 
 MAX_ITEMS_PER_REQUEST = 256

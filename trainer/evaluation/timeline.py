@@ -4,7 +4,7 @@ Reports link a few of these per verdict (`write_samples`), and `compare` draws t
 for every run (`write_side_by_side`). What each answer scheduled is read from its completion the way
 the profile reads it (`default`: the last `<schedule>` block, names trimmed; `original`: events
 anywhere): for drawing only, so that the service's violation indices (positions in that reading) point
-at the right boxes; `tests/trainer/test_eval_timeline.py` checks this reading against the service's own
+at the right boxes; `tests/trainer/evaluation/test_timeline.py` checks this reading against the service's own
 parser. Verdicts, overlaps and unknown events come from the service's `violations`, never recomputed.
 PNGs use matplotlib's Agg backend (headless).
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from shared_schema import ProblemSpec, ScheduledEvent, Violation
-from trainer.env_client import EnvClient
+from trainer.client.env_client import EnvClient
 from trainer.evaluation.records import ERROR, VERDICTS, ResultRow
 
 TIMELINES = "timelines"

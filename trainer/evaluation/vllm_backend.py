@@ -11,9 +11,14 @@ import importlib
 from collections.abc import Sequence
 from typing import Any
 
-from trainer.evaluation.backends import BackendUnavailableError, Generation, Progress, SamplingConfig
-from trainer.evaluation.hf_backend import adapter_base
-from trainer.evaluation.problems import EvalProblem
+from trainer.evaluation.dataset import EvalProblem
+from trainer.evaluation.generation import (
+    BackendUnavailableError,
+    Generation,
+    Progress,
+    SamplingConfig,
+    adapter_base,
+)
 
 CHUNK = 256  # prompts per vLLM call: large enough to batch well, small enough for a moving progress bar
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from shared_schema import ScoreItem, ScoreResult
 from shared_schema.integrations import label_to_item
-from trainer.env_client import EnvClient
+from trainer.client.env_client import EnvClient
 
 URL_VARIABLE = "SCHED_ENV_URL"
 DEFAULT_URL = "http://127.0.0.1:8000"

@@ -1,0 +1,169 @@
+"""Batch scoring: the single path behind `/v1/score`, the `score` CLI and every integration.
+
+`score_batch` is the loop every caller goes through; `profiles.score` scores one completion. Inline problems
+are indexed (validated and solved) once per distinct content, through a `ProblemCache`: the completions of
+a GRPO group share one problem, and the same problems come back every epoch. A batch can carry a
+deadline (`time.monotonic()` value); past it, `TimeBudgetExceeded` stops the work between two items.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+
+import orjson
+
+from env_server.scoring.index import ProblemIndex, index_problem
+from env_server.scoring.profiles import Profile, WireResult, error_result, score
+from shared_schema import ProblemSpec, ScoreItem, ScoreResult
+from shared_schema.text import clip
+
+Lookup = Callable[[str], ProblemIndex | None]
+# (scoring index or None when the problem is unknown, the problem id for the error message, completion)
+Entry = tuple[ProblemIndex | None, str | None, str]
+
+
+_paused = 0
+_paused_lock = threading.Lock()
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a large request builds its objects.
+
+    A big batch builds hundreds of thousands of small dicts and lists (results, violations) that stay
+    alive until the response is written, and every full collection walks all of them again: pauses of
+    0.1 s that stall every other request in the worker. Scoring makes no reference cycles, so reference
+    counting frees all of it; collection resumes when the last large request in the process is done.
+    """
+    global _paused
+    with _paused_lock:
+        _paused += 1
+        gc.disable()
+    try:
+        yield
+    finally:
+        with _paused_lock:
+            _paused -= 1
+            if _paused == 0:
+                gc.enable()
+
+
+class TimeBudgetExceeded(Exception):
+    """A request ran past its time budget; the service answers 503 and the work stops."""
+
+
+class ProblemCache:
+    """LRU of the scoring indexes of inline problems, keyed by content (its JSON).
+
+    Two problems with the same content validate, solve and index the same way, so the work is done once
+    per distinct problem. Safe to share between the event loop and worker threads.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        # key: the problem's JSON as sent (bytes), or a spec's (str)
+        self._items: OrderedDict[bytes | str, ProblemIndex] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def _get(self, key: bytes | str) -> ProblemIndex | None:
+        with self._lock:
+            index = self._items.get(key)
+            if index is not None:
+                self._items.move_to_end(key)
+                self.hits += 1
+            return index
+
+    def _put(self, key: bytes | str, index: ProblemIndex) -> None:
+        with self._lock:
+            self.misses += 1
+            if self.size <= 0:
+                return
+            self._items[key] = index
+            if len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def index_json(self, raw: bytes) -> ProblemIndex:
+        """The index of a problem given as the JSON text of an object, as sent (the text is the key: a
+        client sends the same problem the same way); raises `orjson.JSONDecodeError` if it is not JSON
+        and `ValidationError` if it is not a valid `ProblemSpec` (invalid problems are never cached)."""
+        index = self._get(raw)
+        if index is None:
+            index = index_problem(ProblemSpec.model_validate(orjson.loads(raw)))
+            self._put(raw, index)
+        return index
+
+    def index_spec(self, spec: ProblemSpec) -> ProblemIndex:
+        """The index of an already validated problem."""
+        key = spec.model_dump_json()  # a str never equals the bytes keys of raw problems
+        index = self._get(key)
+        if index is None:
+            index = index_problem(spec)
+            self._put(key, index)
+        return index
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def score_batch(
+    entries: Sequence[Entry], profile: Profile, max_chars: int | None = None, deadline: float | None = None
+) -> list[WireResult]:
+    """One wire result per entry, in order. An entry whose problem is unknown gets `error` and a null
+    reward; the rest of the batch is still scored."""
+    results = []
+    clock = time.monotonic
+    for index, problem_id, completion in entries:
+        if deadline is not None and clock() > deadline:
+            raise TimeBudgetExceeded
+        if index is None:
+            results.append(error_result(f"unknown problem_id {clip(problem_id)}"))
+        else:
+            results.append(score(completion, index, profile, max_chars))
+    return results
+
+
+def entries_of(
+    items: Sequence[ScoreItem], lookup: Lookup, problems: ProblemCache | None = None
+) -> list[Entry]:
+    """Resolve validated items to scoring indexes: inline problems through `problems` (or indexed here
+    when no cache is given), ids through `lookup`."""
+    out: list[Entry] = []
+    for item in items:
+        index: ProblemIndex | None
+        if item.problem is not None:
+            index = problems.index_spec(item.problem) if problems else index_problem(item.problem)
+        else:
+            index = lookup(item.problem_id or "")
+        out.append((index, item.problem_id, item.completion))
+    return out
+
+
+def score_items_wire(
+    items: Sequence[ScoreItem],
+    profile: Profile,
+    lookup: Lookup,
+    max_chars: int | None = None,
+    problems: ProblemCache | None = None,
+    deadline: float | None = None,
+) -> list[WireResult]:
+    """`score_batch` over validated `ScoreItem`s, as wire dicts."""
+    return score_batch(entries_of(items, lookup, problems), profile, max_chars, deadline)
+
+
+def score_items(
+    items: Sequence[ScoreItem],
+    profile: Profile,
+    lookup: Lookup,
+    max_chars: int | None = None,
+    problems: ProblemCache | None = None,
+    deadline: float | None = None,
+) -> list[ScoreResult]:
+    """`score_items_wire` as `ScoreResult` models."""
+    wire = score_items_wire(items, profile, lookup, max_chars, problems, deadline)
+    return [ScoreResult.model_validate(r) for r in wire]

@@ -1,0 +1,180 @@
+"""The scoring core, compiled: `python -m env_server.scoring.native` builds it in place.
+
+`parsing`, `checks` and `rewards` are plain, fully typed Python. mypyc compiles each into a C extension
+next to its source (`env_server/scoring/parsing.cpython-311-x86_64-linux-gnu.so`, …), which Python imports in
+preference to the `.py`. The results are the same bit for bit (the reward digest, the property test
+against the published code and gold = 100 run on whichever is loaded, and the digest also on a copy of
+the sources without the extensions); the compiled core scores about 1.3× as fast, and a batch of 64
+over HTTP about 1.2× (docs/benchmarks.md).
+
+The `default` profile's scoring is also written in C (`_core.c`, built here with setuptools into
+`env_server/scoring/_core…so`): its parser, the analysis and violation search both profiles share, and
+the whole `profiles.score` around them. `parsing.parse_strict`, `checks.analyse`, `checks.violations` and the
+`default` profile's `native` score are those functions when the extension is built, and their Python
+specifications (`parse_strict_reference`, `analyse_reference`, `violations_reference`,
+`profiles.score_reference`) otherwise; tests compare each pair on generated and adversarial input. See
+docs/benchmarks.md for what each step gained.
+
+`make install` and `Dockerfile.env` run this module; without a C compiler it says so and the service
+runs the same code as pure Python. A compiled module older than its source would be stale code:
+`stale()` names them, the test suite refuses to run with one, and `make native` rebuilds.
+
+    python -m env_server.scoring.native            # build; exit 0 even when it cannot (pure Python then)
+    python -m env_server.scoring.native --require  # exit 1 unless every module was compiled
+    python -m env_server.scoring.native --status   # what is loaded: compiled or pure Python
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.machinery
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent
+CORE = ("parsing", "checks", "profiles")  # compiled by mypyc from `<module>.py`
+EXTENSIONS = ("_core",)  # written in C: `<module>.c`
+BUILT = CORE + EXTENSIONS
+
+# Builds a C extension in place (in the package directory), with its temporary files elsewhere. Extra
+# compiler flags follow the module's name; the `-fsanitize=` ones are passed to the linker too.
+_SETUP = """
+import sys, tempfile
+from setuptools import Extension, setup
+package, module, *flags = sys.argv[1:]
+with tempfile.TemporaryDirectory() as tmp:
+    setup(
+        name="env_server-native",
+        ext_modules=[Extension(f"{package}.{module}", [f"{package.replace('.', '/')}/{module}.c"],
+                               extra_compile_args=["-O2", *flags],
+                               extra_link_args=[f for f in flags if f.startswith("-fsanitize")])],
+        script_args=["-q", "build_ext", "--inplace", "--build-temp", tmp, "--build-lib", tmp],
+    )
+"""
+
+
+def location(package: Path = PACKAGE) -> tuple[Path, str]:
+    """The directory a package's import path starts from, and the package's dotted name.
+
+    `env_server/scoring` gives the repository root and `env_server.scoring`: the build runs there, so
+    mypyc and setuptools name the modules as Python imports them."""
+    top, parts = package.parent, [package.name]
+    while (top / "__init__.py").is_file():
+        parts.insert(0, top.name)
+        top = top.parent
+    return top, ".".join(parts)
+
+
+def extension_command(module: str, package: Path = PACKAGE, flags: tuple[str, ...] = ()) -> list[str]:
+    """The command that builds the C extension `module` in place; run it in `location(package)[0]`."""
+    return [sys.executable, "-c", _SETUP, location(package)[1], module, *flags]
+
+
+def source(module: str, package: Path = PACKAGE) -> Path:
+    return package / f"{module}.{'py' if module in CORE else 'c'}"
+
+
+def compiled_files(module: str, package: Path = PACKAGE) -> list[Path]:
+    """The extension files built for `module` (for mypyc, the module and its `__mypyc` runtime library)."""
+    names = (module, f"{module}__mypyc") if module in CORE else (module,)
+    return [package / f"{n}{suffix}" for n in names for suffix in importlib.machinery.EXTENSION_SUFFIXES]
+
+
+def stale(package: Path = PACKAGE) -> list[str]:
+    """Core modules with a compiled file older than their source: Python would import old code.
+
+    Only in a source checkout (a `pyproject.toml` beside the package), where sources get edited; an
+    installed package's file times say nothing about which was built from which."""
+    if not (location(package)[0] / "pyproject.toml").is_file():
+        return []
+    out = []
+    for module in BUILT:
+        src = source(module, package)
+        if not src.is_file():
+            continue
+        written = src.stat().st_mtime
+        if any(f.is_file() and f.stat().st_mtime < written for f in compiled_files(module, package)):
+            out.append(module)
+    return out
+
+
+def status() -> dict[str, bool]:
+    """Core module → whether the loaded module is the compiled one (for `_core`: whether
+    `parsing.parse_strict`, `checks.analyse` and `checks.violations` are the C functions rather than
+    their references)."""
+    loaded = {m: importlib.import_module(f"{__package__}.{m}") for m in CORE}
+    done = {m: not str(mod.__file__).endswith(".py") for m, mod in loaded.items()}
+    parsing = loaded["parsing"]  # one extension provides all three functions
+    done["_core"] = parsing.parse_strict is not parsing.parse_strict_reference
+    return done
+
+
+def describe() -> str:
+    """One line for the service's start-up log."""
+    done = status()
+    if all(done.values()):
+        text = "compiled (mypyc, and the default profile's score in C)"
+    elif any(done.values()):
+        text = "partly compiled: " + ", ".join(m for m, ok in done.items() if ok)
+    else:
+        text = "pure Python (`python -m env_server.scoring.native` compiles it)"
+    old = stale()
+    return f"{text}; STALE, rebuild with `make native`: {', '.join(old)}" if old else text
+
+
+def clean(package: Path = PACKAGE) -> None:
+    for module in BUILT:
+        for f in compiled_files(module, package):
+            f.unlink(missing_ok=True)
+
+
+def build(package: Path = PACKAGE) -> list[str]:
+    """Compile every core module and C extension in place, one at a time; returns those that failed."""
+    clean(package)  # a failed build must not leave an older compiled module in front of the new source
+    failed = []
+    top, dotted = location(package)
+    for module in BUILT:
+        if module in CORE:
+            cmd = [sys.executable, "-m", "mypyc", f"{dotted.replace('.', '/')}/{module}.py"]
+        else:
+            cmd = extension_command(module, package)
+        done = subprocess.run(cmd, cwd=top, capture_output=True, text=True)
+        if done.returncode != 0:
+            failed.append(module)
+            sys.stderr.write(done.stdout[-2000:] + done.stderr[-2000:])
+            continue
+        # Built now: say so in the file times. setuptools copies a file it did not need to rebuild (mypyc's
+        # small shim module) from its build directory with that file's old time, which `stale` would
+        # otherwise take for a build older than the source.
+        for f in compiled_files(module, package):
+            if f.is_file():
+                os.utime(f)
+    return failed
+
+
+def main(argv: list[str] | None = None) -> int:
+    cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cli.add_argument("--require", action="store_true", help="exit 1 unless every module compiled")
+    cli.add_argument("--status", action="store_true", help="print what is loaded; build nothing")
+    cli.add_argument("--clean", action="store_true", help="remove the compiled modules")
+    opts = cli.parse_args(argv)
+    if opts.status:
+        print(f"scoring core: {describe()}")
+        return 0
+    if opts.clean:
+        clean()
+        return 0
+    failed = build()
+    if failed:
+        print(f"could not compile {', '.join(failed)}: the scoring core runs as pure Python")
+        clean()
+        return 1 if opts.require else 0
+    print(f"scoring core compiled: {', '.join(CORE)} with mypyc, {', '.join(EXTENSIONS)} from C")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The task: problems, their generator and themes, the exact solver, prompts, reasoning traces, files."""

@@ -1,0 +1,138 @@
+"""Traced answers: optimal, parseable, the same every time, and a faithful walk through the method."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from env_server.scoring.index import index_problem
+from env_server.scoring.profiles import PROFILES, score_completion
+from env_server.task.generator import PRESETS, generate_problem
+from env_server.task.problems import solve
+from env_server.task.prompts import SYSTEM_PROMPTS, build_prompt
+from env_server.task.traces import overlap_groups, traced_completion
+from shared_schema import Event, ProblemSpec, from_minutes
+
+SPEC = ProblemSpec(
+    events=[
+        Event(name="Lunch", start="12:00", end="13:00"),
+        Event(name="Gym", start="08:00", end="09:00"),
+        Event(name="Team sync", start="08:30", end="09:15"),
+        Event(name="Standup", start="09:15", end="09:30"),
+    ],
+    priorities=["Team sync"],
+)
+
+
+def test_trace_text_is_pinned() -> None:
+    assert traced_completion(SPEC) == (
+        "<think>By start time:\n"
+        "- Gym 08:00-09:00: 60\n"
+        "- Team sync 08:30-09:15: priority, 2 x 45 = 90\n"
+        "- Standup 09:15-09:30: 15\n"
+        "- Lunch 12:00-13:00: 60\n"
+        "Gym overlaps Team sync: keep Team sync (90 > 60).\n"
+        "Keep 3 events, total 165.</think>\n"
+        "<schedule>\n"
+        "<event><name>Team sync</name><start>08:30</start><end>09:15</end></event>\n"
+        "<event><name>Standup</name><start>09:15</start><end>09:30</end></event>\n"
+        "<event><name>Lunch</name><start>12:00</start><end>13:00</end></event>\n"
+        "</schedule>"
+    )
+
+
+def _check(spec: ProblemSpec) -> None:
+    text = traced_completion(spec)
+    assert text == traced_completion(spec)  # deterministic
+    index = index_problem(spec)
+    r = score_completion(text, index, PROFILES["default"])
+    assert r.reward == 100.0 and r.score_ratio == 1.0, (spec, r)
+    assert score_completion(text, index, PROFILES["original"]).verdict.value == "valid"  # type: ignore[union-attr]
+    think = text[len("<think>") : text.index("</think>")]
+    listed = re.findall(r"^- (.+) (\d\d:\d\d)-(\d\d:\d\d): ", think, re.M)
+    # every event, chronologically, each once
+    assert sorted(listed) == sorted((e.name, e.start, e.end) for e in spec.events)
+    assert [s for _, s, _ in listed] == sorted(s for _, s, _ in listed)
+    total, schedule = solve(spec)
+    for e in schedule:  # every chosen event appears in the trace
+        assert f"- {e.name} {e.start}-{e.end}: " in think
+    for group in overlap_groups(list(spec.events)):
+        kept = [e.name for e in group if e in schedule]
+        line = next(
+            x
+            for x in think.splitlines()
+            if x.startswith(group[0].name + (" overlaps " if len(group) == 2 else ", "))
+        )
+        assert all(name in line.split("keep ", 1)[1] for name in kept)
+    assert think.endswith(f"Keep {len(schedule)} events, total {total}.")
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_traced_answer_earns_100_on_thousands_of_problems(split: str) -> None:
+    for i in range(1500):
+        _check(generate_problem(seed=11, split=split, index=i))
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_traced_answer_earns_100_for_every_preset(preset: str) -> None:
+    for i in range(40):
+        _check(generate_problem(seed=5, split="train", index=i, difficulty=PRESETS[preset]))
+
+
+def test_no_overlap_at_all_keeps_everything() -> None:
+    spec = ProblemSpec(events=SPEC.events[:1] + SPEC.events[3:], priorities=[])
+    text = traced_completion(spec)
+    assert "No two events overlap: keep them all." in text and "Keep 2 events, total 75." in text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 200), st.integers(1, 60)), min_size=1, max_size=9))
+def test_overlap_groups_are_the_connected_components(spans: list[tuple[int, int]]) -> None:
+    events = [
+        Event(name=f"E{i}", start=from_minutes(s), end=from_minutes(s + d)) for i, (s, d) in enumerate(spans)
+    ]
+    overlaps = {
+        (a.name, b.name)
+        for a, b in itertools.permutations(events, 2)
+        if a.start_min < b.end_min and b.start_min < a.end_min
+    }
+    component = {e.name: {e.name} for e in events}  # brute force: merge until stable
+    for _ in events:
+        for a, b in overlaps:
+            merged = component[a] | component[b]
+            for name in merged:
+                component[name] = merged
+    expected = sorted(sorted(c) for c in {frozenset(c) for c in component.values()} if len(c) > 1)
+    assert sorted(sorted(e.name for e in g) for g in overlap_groups(events)) == expected
+
+
+def test_guided_prompt_lists_events_as_the_trace_does() -> None:
+    """The guided prompt's event list is the trace's first part, word for word, and names every event."""
+    prompt = build_prompt(SPEC, "guided")
+    assert prompt[0].content == SYSTEM_PROMPTS["guided"]
+    assert prompt[1].content == (
+        "Events by start time:\n"
+        "- Gym 08:00-09:00: 60\n"
+        "- Team sync 08:30-09:15: priority, 2 x 45 = 90\n"
+        "- Standup 09:15-09:30: 15\n"
+        "- Lunch 12:00-13:00: 60\n"
+        "\n"
+        "Priorities: Team sync"
+    )
+    for seed in range(300):
+        spec = generate_problem(seed=3, split="train", index=seed)
+        listed = (
+            build_prompt(spec, "guided")[1].content.split("\n\n")[0].removeprefix("Events by start time:\n")
+        )
+        trace = traced_completion(spec).removeprefix("<think>By start time:\n")
+        assert trace.startswith(listed + "\n")
+        assert len(listed.splitlines()) == len(spec.events)
+        starts = [re.findall(r" (\d\d:\d\d)-\d\d:\d\d: ", line)[-1] for line in listed.splitlines()]
+        assert starts == sorted(starts)  # HH:MM sorts as text
+    # default and compact keep the events in the order given, without values
+    assert build_prompt(SPEC, "compact")[1] == build_prompt(SPEC, "default")[1]
+    assert build_prompt(SPEC, "default")[1].content.startswith("Events:\n- Lunch: 12:00 - 13:00\n")

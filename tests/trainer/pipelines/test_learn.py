@@ -1,0 +1,86 @@
+"""`sched-train learn` end to end on a tiny random model against a real service: every phase runs,
+`learning.json` has the promised shape, the report and its charts are written, and a second run skips
+the finished phases."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import LiveServer
+from trainer.client.env_card import read_card
+from trainer.pipelines.learn import PHASES, LearnSettings, learn
+from trainer.training.model_prep import resolve_dtype
+
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
+
+SFT = "--dataset_size 4 --max_steps 2 --per_device_train_batch_size 2 --max_length 512 --logging_steps 1"
+GRPO = (
+    "--dataset_size 4 --dataset_offset 8 --max_steps 2 --per_device_train_batch_size 2 --num_generations 2 "
+    "--gradient_accumulation_steps 1 "
+    "--max_completion_length 16 --logging_steps 1 --save_steps 1 --lora_r 4 --lora_alpha 8"
+)
+
+
+def settings(url: str, model: Path, out: Path) -> LearnSettings:
+    return LearnSettings(
+        output_dir=out,
+        env_url=url,
+        base_model=str(model),
+        eval_size=4,
+        eval_max_new_tokens=8,
+        eval_batch_size=4,
+        sft_args=tuple(SFT.split()),
+        grpo_args=tuple(GRPO.split()),
+    )
+
+
+def test_learn_runs_every_phase_and_resumes(
+    live_server: LiveServer, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "learn"
+    learning = learn(settings(live_server.url, tiny_model_dir, out))
+
+    assert learning == json.loads((out / "learning.json").read_text())
+    assert learning["final_model"] == str(out / "grpo")
+    assert (out / "grpo" / "adapter_config.json").is_file()
+    assert set(learning["phases"]) == set(PHASES)
+    summary_keys = set(json.loads((out / "eval-base" / "summary.json").read_text()))
+    for name in PHASES:
+        phase = learning["phases"][name]
+        assert set(phase) == summary_keys  # the same keys as an eval's summary.json
+        assert phase["n"] == 4 and phase["prompt_style"] == "guided"
+        assert phase["source"] == "split:test[:4]"  # the same held-out problems in every phase
+    ids = [
+        [json.loads(line)["problem_id"] for line in (out / f"eval-{n}" / "results.jsonl").open()]
+        for n in PHASES
+    ]
+    assert ids[0] == ids[1] == ids[2] and all(i.startswith("test-") for i in ids[0])
+    assert learning["references"]["solver"]["valid_pct"] == 100.0
+    assert learning["references"]["solver"]["mean_score_ratio"] == 1.0
+    for comparison in learning["comparisons"].values():
+        for d in comparison.values():
+            assert d["n"] == 4 and d["ci_low"] <= d["mean_diff"] <= d["ci_high"]
+    steps = learning["grpo_steps"]
+    assert [s["step"] for s in steps] == [1, 2]
+    assert all("rewards/format/mean" in s and "frac_reward_zero_std" in s for s in steps)
+    assert learning["component_weights"] == {"format": 10.0, "order": 20.0, "score": 70.0}
+    # one weight dtype for every phase: `auto` resolved once, as this CPU computes best
+    assert learning["dtype"] == resolve_dtype("auto", "cpu")
+    assert all(learning["phases"][n]["sampling"]["dtype"] == learning["dtype"] for n in PHASES)
+
+    report = (out / "report.md").read_text()
+    for chart in ("grpo_rewards.png", "valid_and_score.png", "failures.png"):
+        assert (out / chart).stat().st_size > 1000 and f"]({chart})" in report
+    assert "| GRPO vs the SFT checkpoint | reward |" in report
+    # the prompt style travels with the weights: SFT wrote it, the merged model and GRPO kept it
+    assert read_card(out / "sft")["prompt_style"] == "guided"
+    assert read_card(out / "sft" / "merged")["prompt_style"] == "guided"
+    assert read_card(out / "grpo") == read_card(out / "grpo") | {"prompt_style": "guided", "phase": "grpo"}
+
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/adapter_model.safetensors")}
+    again = learn(settings(live_server.url, tiny_model_dir, out))
+    assert {p: p.stat().st_mtime_ns for p in out.glob("*/adapter_model.safetensors")} == stamps
+    assert again["phases"] == learning["phases"]

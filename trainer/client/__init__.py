@@ -1,0 +1,1 @@
+"""Talking to the environment service: the HTTP client, replica transport, a local service, the env card."""

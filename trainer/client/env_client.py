@@ -1,0 +1,300 @@
+"""Client of the environment service: the only way the trainer side talks to `env_server`.
+
+The HTTP client is injected (`EnvClient(httpx.Client(base_url=...))`), so tests pass a Starlette
+`TestClient(app)` (an `httpx`-style client; Starlette builds it on `httpx2`) and run client → HTTP →
+server in one process. Every call has a timeout; responses are parsed with the `shared_schema` models.
+
+Retries go by time, not by count: connection errors and 5xx answers are retried with exponential backoff
+and jitter for up to `retry_timeout` seconds (default 120), logging each wait, so a service that restarts
+(about 5 s) or a short network outage costs a training run some seconds instead of ending it. A 4xx is the
+caller's mistake and is never retried. With `api_key` (default: the `SCHED_API_KEY` environment variable)
+every request carries `Authorization: Bearer <key>`, for a service started with `SCHED_API_KEYS`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import httpx
+
+from shared_schema import (
+    ChatMessage,
+    HealthResponse,
+    InfoResponse,
+    ProblemList,
+    ProblemSpec,
+    ProblemWithPrompt,
+    PromptRequest,
+    PromptResponse,
+    ScoreItem,
+    ScoreRequest,
+    ScoreResponse,
+    SolveRequest,
+    SolveResponse,
+)
+from trainer.client.transport import RoundRobinTransport, split_urls
+
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
+DEFAULT_RETRY_TIMEOUT = 120.0
+"""Seconds a failing call is retried before `EnvUnavailableError`: well past a service restart."""
+API_KEY_VARIABLE = "SCHED_API_KEY"
+log = logging.getLogger("trainer.client.env_client")
+
+_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (httpx.TransportError,)
+try:  # Starlette's TestClient is built on httpx2
+    import httpx2
+
+    _TRANSPORT_ERRORS += (httpx2.TransportError,)
+except ImportError:  # pragma: no cover
+    pass
+
+
+class HTTPClient(Protocol):
+    """What EnvClient needs of its HTTP client: `httpx.Client` and Starlette's `TestClient` both fit."""
+
+    base_url: Any
+
+    def request(self, method: str, url: str, **kwargs: Any) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+class EnvUnavailableError(RuntimeError):
+    """The environment service could not be reached (or kept failing) after every retry."""
+
+
+class EnvRequestError(RuntimeError):
+    """The service rejected a request (4xx): retrying will not help."""
+
+    def __init__(self, status_code: int, detail: str) -> None:
+        super().__init__(f"environment answered {status_code}: {detail}")
+        self.status_code, self.detail = status_code, detail
+
+
+class _ServerError(Exception):
+    def __init__(self, status_code: int, text: str) -> None:
+        super().__init__(f"HTTP {status_code}: {text[:200]}")
+
+
+def backoff_wait(attempt: int, initial: float, maximum: float, rng: random.Random | None = None) -> float:
+    """Seconds to wait after failed attempt `attempt` (1-based): `initial` doubling up to `maximum`, with
+    "equal jitter" (uniform in the upper half), so many clients that lost one service do not return in
+    lockstep."""
+    cap = min(maximum, initial * 2 ** min(attempt - 1, 32))
+    return (rng or random).uniform(cap / 2, cap)
+
+
+class EnvClient:
+    """Typed calls to the environment's HTTP API with timeouts and time-bounded retries."""
+
+    def __init__(
+        self,
+        http: HTTPClient,
+        *,
+        retry_timeout: float = DEFAULT_RETRY_TIMEOUT,
+        max_attempts: int | None = None,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 8.0,
+        api_key: str | None = None,
+        url: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.http = http
+        self.url = url or str(http.base_url)  # as given to from_url: every replica, for logs and pickling
+        self.retry_timeout = retry_timeout
+        self.max_attempts = max_attempts  # optional cap on attempts within retry_timeout
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.api_key = api_key
+        self.sleep = sleep
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        api_key: str | None = None,
+        **kwargs: Any,
+    ) -> EnvClient:
+        """A client for one URL, or for replicas given as a comma-separated list (spread round-robin,
+        failing over when one is down: `trainer.client.transport.RoundRobinTransport`). `api_key` defaults to
+        the `SCHED_API_KEY` environment variable (so no key needs to be on a command line)."""
+        kwargs["api_key"] = api_key if api_key is not None else os.environ.get(API_KEY_VARIABLE) or None
+        urls = split_urls(url)
+        if len(urls) > 1:
+            transport = RoundRobinTransport(urls)
+            http = httpx.Client(base_url=urls[0], timeout=timeout, transport=transport)
+            return cls(http, url=",".join(urls), **kwargs)
+        return cls(httpx.Client(base_url=url.rstrip("/"), timeout=timeout), url=url.rstrip("/"), **kwargs)
+
+    def retry_settings(self) -> dict[str, Any]:
+        """The keyword arguments that rebuild this client's retry policy and key (used when pickling)."""
+        return {
+            "retry_timeout": self.retry_timeout,
+            "max_attempts": self.max_attempts,
+            "backoff_initial": self.backoff_initial,
+            "backoff_max": self.backoff_max,
+            "api_key": self.api_key,
+        }
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as "reconnect to the same URL(s) with the same timeout and retries", never the socket,
+        so reward functions holding a client can travel to other processes (TRL, accelerate)."""
+        timeout = self.http.timeout if isinstance(self.http, httpx.Client) else DEFAULT_TIMEOUT
+        return (_reconnect, (self.url, timeout, self.retry_settings()))
+
+    @property
+    def base_url(self) -> str:
+        return str(self.http.base_url)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> EnvClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _auth(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        if self.api_key:
+            kwargs["headers"] = {**(kwargs.get("headers") or {}), "authorization": f"Bearer {self.api_key}"}
+        return kwargs
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One call, retried on connection errors and 5xx until `retry_timeout` (or `max_attempts`)."""
+        kwargs = self._auth(kwargs)
+        start = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self.http.request(method, path, **kwargs)
+                if response.status_code < 500:
+                    break
+                cause: BaseException = _ServerError(response.status_code, response.text)
+            except _TRANSPORT_ERRORS as e:
+                cause = e
+            elapsed = time.monotonic() - start
+            remaining = self.retry_timeout - elapsed
+            if remaining <= 0 or (self.max_attempts is not None and attempt >= self.max_attempts):
+                raise EnvUnavailableError(
+                    f"environment at {self.base_url} failed {attempt} times on {method} {path} over "
+                    f"{elapsed:.0f}s: {cause!r}. Is `sched-env serve` running and reachable at --env_url?"
+                ) from cause
+            wait = min(backoff_wait(attempt, self.backoff_initial, self.backoff_max), remaining)
+            log.warning(
+                "environment at %s: %s %s failed (%s); retry %d in %.1fs, giving up in %.0fs",
+                self.base_url, method, path, _short(cause), attempt, wait, remaining,
+            )  # fmt: skip
+            self.sleep(wait)
+        if response.status_code >= 400:
+            raise EnvRequestError(response.status_code, f"{method} {path}: {response.text[:500]}")
+        return response
+
+    def health(self) -> HealthResponse:
+        return HealthResponse.model_validate_json(self._request("GET", "/health").content)
+
+    def wait_until_healthy(self, timeout: float = 60.0, interval: float = 0.5) -> HealthResponse:
+        """Poll `/health` until it answers, or raise `EnvUnavailableError` after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        last: BaseException | None = None
+        while True:
+            try:
+                # A hung server must not block one poll for the client's full read timeout.
+                extra: dict[str, Any] = {"timeout": 5.0} if isinstance(self.http, httpx.Client) else {}
+                response = self.http.request("GET", "/health", **self._auth(extra))
+                if response.status_code == 200:
+                    return HealthResponse.model_validate_json(response.content)
+                last = RuntimeError(f"/health answered {response.status_code}")
+            except _TRANSPORT_ERRORS as e:
+                last = e
+            if time.monotonic() >= deadline:
+                raise EnvUnavailableError(
+                    f"environment at {self.base_url} not healthy after {timeout:.0f}s ({last!r}). "
+                    "Start it with `sched-env serve` or check --env_url."
+                )
+            time.sleep(interval)
+
+    def info(self) -> InfoResponse:
+        return InfoResponse.model_validate_json(self._request("GET", "/v1/info").content)
+
+    def problems(
+        self,
+        split: str = "train",
+        offset: int = 0,
+        limit: int = 100,
+        difficulty: str | None = None,
+        prompt_style: str = "default",
+    ) -> ProblemList:
+        params: dict[str, Any] = {"split": split, "offset": offset, "limit": limit}
+        if difficulty is not None:
+            params["difficulty"] = difficulty
+        if prompt_style != "default":
+            params["prompt_style"] = prompt_style
+        return ProblemList.model_validate_json(self._request("GET", "/v1/problems", params=params).content)
+
+    def all_problems(
+        self,
+        split: str = "train",
+        limit: int | None = None,
+        difficulty: str | None = None,
+        page_size: int = 500,
+        prompt_style: str = "default",
+        offset: int = 0,
+    ) -> list[ProblemWithPrompt]:
+        """Every problem of a split from `offset` on (or the next `limit`), fetched page by page."""
+        items: list[ProblemWithPrompt] = []
+        while limit is None or len(items) < limit:
+            want = page_size if limit is None else min(page_size, limit - len(items))
+            page = self.problems(split, offset, want, difficulty, prompt_style)
+            items.extend(page.items)
+            offset += len(page.items)
+            if not page.items or offset >= page.total:
+                break
+        return items
+
+    def problem(self, problem_id: str) -> ProblemWithPrompt:
+        return ProblemWithPrompt.model_validate_json(
+            self._request("GET", f"/v1/problems/{quote(problem_id, safe='')}").content
+        )
+
+    def solve(self, problem: ProblemSpec, trace: bool = False) -> SolveResponse:
+        """The optimum; `trace=True` writes its `completion` with the step-by-step reasoning trace."""
+        spec = ProblemSpec(events=problem.events, priorities=problem.priorities)
+        body = SolveRequest(problem=spec, trace=trace).model_dump(mode="json")
+        return SolveResponse.model_validate_json(self._request("POST", "/v1/solve", json=body).content)
+
+    def score(self, items: Sequence[ScoreItem], profile: str = "default") -> ScoreResponse:
+        """Score a batch in one request; results come back in order."""
+        req = ScoreRequest(profile=profile, items=list(items))
+        content = req.model_dump_json(exclude_none=True)
+        response = self._request(
+            "POST", "/v1/score", content=content, headers={"content-type": "application/json"}
+        )
+        return ScoreResponse.model_validate_json(response.content)
+
+    def prompt(self, problem: ProblemSpec, prompt_style: str = "default") -> list[ChatMessage]:
+        """The service's chat prompt for an inline problem (`POST /v1/prompt`), e.g. one read from a file."""
+        spec = ProblemSpec(events=problem.events, priorities=problem.priorities)
+        body = PromptRequest.model_validate({"problem": spec, "prompt_style": prompt_style}).model_dump(
+            mode="json"
+        )
+        response = self._request("POST", "/v1/prompt", json=body)
+        return PromptResponse.model_validate_json(response.content).prompt
+
+
+def _short(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _reconnect(url: str, timeout: httpx.Timeout, retry: dict[str, Any]) -> EnvClient:
+    """Unpickle an `EnvClient`: a fresh connection to every replica it knew."""
+    return EnvClient.from_url(url, timeout=timeout, **retry)

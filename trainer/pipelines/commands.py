@@ -1,0 +1,76 @@
+"""`sched-train learn`: the learning pipeline's command on the trainer CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def learn(
+    output_dir: Annotated[Path, typer.Option("--output_dir", help="Where everything goes.")] = Path(
+        "runs/learn"
+    ),
+    env_url: Annotated[
+        str | None, typer.Option("--env_url", help="Service URL; default: start one locally for the run.")
+    ] = None,
+    base_model: Annotated[str, typer.Option("--base_model", help="Model to start from.")] = (
+        "smollm2-135m-instruct"
+    ),
+    sft_config: Annotated[Path | None, typer.Option("--sft_config", help="SFT phase YAML.")] = None,
+    grpo_config: Annotated[Path | None, typer.Option("--grpo_config", help="GRPO phase YAML.")] = None,
+    prompt_style: Annotated[
+        str, typer.Option("--prompt_style", help="default, compact or guided.")
+    ] = "guided",
+    eval_split: Annotated[str, typer.Option("--eval_split", help="Held-out split.")] = "test",
+    eval_size: Annotated[int, typer.Option("--eval_size", help="Held-out problems.")] = 100,
+    eval_max_new_tokens: Annotated[int, typer.Option("--eval_max_new_tokens")] = 640,
+    eval_batch_size: Annotated[int, typer.Option("--eval_batch_size", help="Prompts per generate.")] = 50,
+    dtype: Annotated[
+        str,
+        typer.Option(
+            "--dtype",
+            help="Weights in every phase: float32, bfloat16, or auto (bfloat16 where the CPU or GPU "
+            "computes it natively, else float32).",
+        ),
+    ] = "auto",
+    sft_args: Annotated[
+        str, typer.Option("--sft_args", help='Extra SFT flags, e.g. "--dataset_size 64".')
+    ] = "",
+    grpo_args: Annotated[
+        str, typer.Option("--grpo_args", help='Extra GRPO flags, e.g. "--max_steps 4".')
+    ] = "",
+) -> None:
+    """Base eval → SFT → eval → GRPO → eval on held-out problems; learning.json and report.md.
+
+    Resumable: run it again after an interruption and the finished phases are skipped.
+    """
+    import shlex
+
+    from trainer.pipelines.learn import LearnSettings
+    from trainer.pipelines.learn import learn as run_learn
+
+    defaults = LearnSettings()
+    run_learn(
+        LearnSettings(
+            output_dir=output_dir,
+            env_url=env_url,
+            base_model=base_model,
+            sft_config=sft_config or defaults.sft_config,
+            grpo_config=grpo_config or defaults.grpo_config,
+            prompt_style=prompt_style,
+            eval_split=eval_split,
+            eval_size=eval_size,
+            eval_max_new_tokens=eval_max_new_tokens,
+            eval_batch_size=eval_batch_size,
+            dtype=dtype,
+            sft_args=tuple(shlex.split(sft_args)),
+            grpo_args=tuple(shlex.split(grpo_args)),
+        )
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the pipeline commands to `sched-train`."""
+    app.command("learn")(learn)

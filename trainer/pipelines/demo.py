@@ -1,0 +1,75 @@
+"""`make demo`: watch SmolLM2-135M start to learn the task on a laptop CPU, in a few minutes.
+
+The learning pipeline of `make learn` (docs/learning.md), shrunk to fit a coffee break: the service
+starts in the background, the embedded SmolLM2-135M-Instruct answers 8 held-out test problems, a short
+cold-start SFT on 80 of the solver's traced answers starts teaching it the method, 2 GRPO steps
+(4 completions of one problem each, temperature 0.7, rewards from the service) continue it, and the same
+8 problems are answered again. Measured here (351–486 s in four runs, the model conversion
+included): after SFT the answers earn about 40 of 100 points (base: 0); GRPO step 1 earns 10.0 ± 14.1,
+step 2 28.9 ± 37.8. It prints a line per training step and ends with the before/after table. Everything
+goes to `runs/demo`; `make learn` is the full-size run (100 test problems; about 51 minutes here).
+
+    python -m trainer.pipelines.demo [--output_dir runs/demo]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from trainer.pipelines.learn import LearnSettings, console, learn
+
+SFT_ARGS = ("--dataset_size", "80", "--logging_steps", "2")
+GRPO_ARGS = (
+    "--max_steps", "2", "--per_device_train_batch_size", "4", "--gradient_accumulation_steps", "1",
+    "--num_generations", "4",
+    "--max_completion_length", "512", "--save_steps", "2", "--dataset_size", "16",
+    # after a short SFT the model keeps the format when greedy but rambles at temperature 1 (measured)
+    "--temperature", "0.7",
+)  # fmt: skip
+
+
+def demo_settings(output_dir: Path) -> LearnSettings:
+    return LearnSettings(
+        output_dir=output_dir,
+        eval_size=8,
+        eval_max_new_tokens=512,
+        eval_batch_size=8,
+        sft_args=SFT_ARGS,
+        grpo_args=GRPO_ARGS,
+    )
+
+
+def component_table(steps: list[dict[str, Any]], weights: dict[str, float]) -> Table:
+    """Points per component (TRL's mean fraction × the profile's weight) at the first and last GRPO step."""
+    steps = [h for h in steps if "reward" in h]
+    first, last = steps[0], steps[-1]
+    table = Table(title="GRPO reward per component (points; from the service)")
+    table.add_column("component")
+    table.add_column(f"step {first['step']}", justify="right")
+    table.add_column(f"step {last['step']}", justify="right")
+    for name, weight in weights.items():
+        key = f"rewards/{name}/mean"
+        table.add_row(f"{name} (max {weight:g})", f"{first[key] * weight:.2f}", f"{last[key] * weight:.2f}")
+    table.add_row("total", f"{first['reward']:.2f}", f"{last['reward']:.2f}", style="bold")
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cli.add_argument("--output_dir", default="runs/demo", help="Where everything goes (default runs/demo)")
+    opts = cli.parse_args(argv)
+    learning = learn(demo_settings(Path(opts.output_dir)))
+    console.print(component_table(learning["grpo_steps"], learning["component_weights"]))
+    console.print(
+        "8 problems and 2 GRPO steps show the loop, not the result: `make learn` runs the full-size "
+        "pipeline (docs/learning.md)."
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

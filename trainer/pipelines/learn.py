@@ -1,0 +1,309 @@
+"""`sched-train learn`: watch a model learn the task. Base eval → SFT → eval → GRPO → eval, one command.
+
+    make learn                                   # SmolLM2-135M on this CPU, service started locally
+    sched-train learn --env_url http://127.0.0.1:8000 --output_dir runs/learn
+
+Every phase talks to the environment service over HTTP: prompts from `/v1/problems`, the cold-start
+answers from `/v1/solve {"trace": true}`, GRPO rewards and every evaluation score from `/v1/score`.
+The three evaluations use the **same** held-out test problems (never trained on: SFT and GRPO draw from
+the train split, which shares no problem with the test split), greedy decoding and the prompt style the
+model is trained with, so the phases differ only by their weights. What it writes to `--output_dir`:
+
+    learning.json            final_model, phases.{base,sft,grpo} (eval summaries, the keys of
+                             summary.json), references, paired comparisons, GRPO steps, timings
+    report.md, *.png         per-step GRPO rewards, before/after table, verdict mix per phase
+    eval-{base,sft,grpo}/    each evaluation's results.jsonl and summary.json
+    sft/  grpo/              the adapters (each with its sched_env.json card)
+
+A phase whose output is complete is skipped when the command runs again, and an interrupted GRPO phase
+resumes from its last checkpoint, so the command can simply be repeated after an interruption.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from trainer.client.env_card import CARD
+from trainer.client.env_client import EnvClient
+from trainer.client.local_service import local_service
+from trainer.evaluation.backends import make_reference
+from trainer.evaluation.dataset import EvalProblem, from_split
+from trainer.evaluation.generation import SamplingConfig
+from trainer.evaluation.records import ResultRow, RunSummary
+from trainer.evaluation.runner import Run, load_rows, load_summary, run_eval, write_run
+from trainer.evaluation.stats import compare_rows
+from trainer.training.model_prep import resolve_dtype
+from trainer.training.progress import QUIET, StepPrinter
+from trainer.training.trl_cpu import release_freed_memory
+
+CONFIGS = Path(__file__).parents[1] / "configs"
+PHASES = ("base", "sft", "grpo")
+REFERENCES = ("solver", "greedy_weight", "earliest_finish")
+console = Console()
+
+
+@dataclass
+class LearnSettings:
+    """What `learn` runs; the phase configs hold the training settings (TrlParser YAML files)."""
+
+    output_dir: Path = Path("runs/learn")
+    env_url: str | None = None  # None: start a local service for the run
+    base_model: str = "smollm2-135m-instruct"
+    sft_config: Path = CONFIGS / "smollm2-135m-sft-cpu.yaml"
+    grpo_config: Path = CONFIGS / "smollm2-135m-grpo-cpu.yaml"
+    prompt_style: str = "guided"
+    eval_split: str = "test"
+    eval_size: int = 100
+    eval_max_new_tokens: int = 640
+    eval_batch_size: int = 50
+    dtype: str = "auto"  # weights for every phase; auto: bfloat16 where the CPU computes it natively
+    sft_args: tuple[str, ...] = ()  # extra flags for the SFT phase, e.g. ("--dataset_size", "32")
+    grpo_args: tuple[str, ...] = ()
+    profile: str = "default"
+    service_train_size: int = 2000  # problems the local service generates (SFT and GRPO draw from these)
+
+
+@contextmanager
+def bar(description: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar; yields its advance callback."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        yield partial(progress.advance, progress.add_task(description, total=total))
+
+
+def evaluate(
+    client: EnvClient,
+    name: str,
+    model: str,
+    problems: list[EvalProblem],
+    s: LearnSettings,
+    out: Path,
+) -> tuple[RunSummary, list[ResultRow]]:
+    """Greedy evaluation of `model` on `problems`, written to `out`; reused if already there."""
+    if (out / "summary.json").is_file():
+        console.print(f"[dim]{name}: evaluation found in {out}, skipped[/dim]")
+        return load_summary(out), load_rows(out)
+    from trainer.evaluation.hf_backend import HFBackend
+
+    sampling = SamplingConfig(max_new_tokens=s.eval_max_new_tokens, temperature=0.0, seed=0)
+    backend = HFBackend(model, sampling, batch_size=s.eval_batch_size, dtype=s.dtype)
+    with bar(f"eval {name}: generating", len(problems)) as tick:
+        run: Run = run_eval(
+            client,
+            backend,
+            problems,
+            profile=s.profile,
+            generate_progress=tick,
+            label=name,
+            model=model,
+            source=f"split:{s.eval_split}[:{len(problems)}]",
+            sampling=sampling.as_dict(),
+            prompt_style=s.prompt_style,
+        )
+    del backend
+    release_freed_memory()
+    write_run(run, out)
+    return run.summary, run.rows
+
+
+def _done(folder: Path) -> bool:
+    return (folder / CARD).is_file()
+
+
+def sft_phase(url: str, s: LearnSettings) -> Path:
+    out = s.output_dir / "sft"
+    if _done(out):
+        console.print(f"[dim]SFT: adapter found in {out}, skipped[/dim]")
+        return out
+    from trainer.training.sft import parse, run_sft
+
+    args = ["--config", str(s.sft_config), "--env_url", url, "--output_dir", str(out)]
+    args += ["--model_name_or_path", s.base_model, "--prompt_style", s.prompt_style]
+    args += ["--dtype", s.dtype, *s.sft_args]
+    script, training, model = parse(args)
+    printer = StepPrinter("SFT", console=console)
+    trainer = run_sft(script, training, model, callbacks=[printer], remove_callbacks=QUIET)
+    _write_json(out / "log_history.json", trainer.state.log_history)
+    del trainer
+    release_freed_memory()
+    return out
+
+
+def grpo_phase(url: str, weights: dict[str, float], s: LearnSettings, start: Path) -> Path:
+    out = s.output_dir / "grpo"
+    if _done(out):
+        console.print(f"[dim]GRPO: adapter found in {out}, skipped[/dim]")
+        return out
+    from trainer.training.grpo import parse, run
+
+    args = ["--config", str(s.grpo_config), "--env_url", url, "--output_dir", str(out)]
+    args += ["--model_name_or_path", str(start), "--prompt_style", s.prompt_style]
+    args += ["--profile", s.profile, "--dtype", s.dtype, *s.grpo_args]
+    if any(out.glob("checkpoint-*")):
+        args += ["--resume_from_checkpoint", "last"]
+        console.print(f"GRPO: resuming from the last checkpoint in {out}")
+    script, training, model = parse(args)
+    printer = StepPrinter("GRPO", list(weights), list(weights.values()), console=console)
+    trainer = run(script, training, model, callbacks=[printer], remove_callbacks=QUIET)
+    _write_json(out / "log_history.json", trainer.state.log_history)
+    del trainer
+    release_freed_memory()
+    return out
+
+
+def references(client: EnvClient, problems: list[EvalProblem], s: LearnSettings) -> list[RunSummary]:
+    """The solver and the baseline policies on the same problems (instant; rows of the table)."""
+    summaries = []
+    for name in REFERENCES:
+        out = s.output_dir / "references" / name
+        if not (out / "summary.json").is_file():
+            run = run_eval(
+                client,
+                make_reference(name, client),
+                problems,
+                profile=s.profile,
+                label=name,
+                source=f"split:{s.eval_split}[:{len(problems)}]",
+                reference=True,
+            )
+            write_run(run, out)
+        summaries.append(load_summary(out))
+    return summaries
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def _timed(timings: dict[str, float], key: str, fn: Callable[[], Any]) -> Any:
+    started = time.monotonic()
+    result = fn()
+    timings[key] = round(timings.get(key, 0.0) + time.monotonic() - started, 1)
+    return result
+
+
+def learn(s: LearnSettings) -> dict[str, Any]:
+    """Run every phase not yet done, then write `learning.json` and the report; returns the former."""
+    s.output_dir.mkdir(parents=True, exist_ok=True)
+    s = replace(s, dtype=resolve_dtype(s.dtype, "cuda" if _cuda() else "cpu"))
+    timings_path = s.output_dir / "timings.json"
+    timings: dict[str, float] = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
+    started = time.monotonic()
+    service = (
+        nullcontext(s.env_url)
+        if s.env_url
+        else local_service(train_size=s.service_train_size, test_size=max(s.eval_size, 16))
+    )
+    with service as url, EnvClient.from_url(url) as client:
+        health = client.wait_until_healthy(timeout=120)
+        console.print(f"environment service at {url} (reward_version {health.reward_version})")
+        problems = from_split(client, s.eval_split, s.eval_size, prompt_style=s.prompt_style)
+        profile = next(p for p in client.info().profiles if p.name == s.profile)
+        weights = {c.name: c.weight for c in profile.components}
+        base = _resolve_base(s.base_model)
+
+        def phase_eval(name: str, model: str) -> tuple[RunSummary, list[ResultRow]]:
+            out = s.output_dir / f"eval-{name}"
+            return _timed(timings, f"eval_{name}", lambda: evaluate(client, name, model, problems, s, out))
+
+        def save_timings() -> None:
+            _write_json(timings_path, timings)
+
+        console.rule(f"1/5 evaluate the base model on {len(problems)} {s.eval_split} problems")
+        results = {"base": phase_eval("base", base)}
+        save_timings()
+        console.rule("2/5 SFT on the solver's traced answers")
+        sft_dir = _timed(timings, "sft", lambda: sft_phase(url, s))
+        save_timings()
+        console.rule("3/5 evaluate the SFT checkpoint")
+        results["sft"] = phase_eval("sft", str(sft_dir))
+        save_timings()
+        console.rule("4/5 GRPO against the service")
+        grpo_dir = _timed(timings, "grpo", lambda: grpo_phase(url, weights, s, sft_dir))
+        save_timings()
+        console.rule("5/5 evaluate the GRPO checkpoint")
+        results["grpo"] = phase_eval("grpo", str(grpo_dir))
+        refs = references(client, problems, s)
+    timings["this_invocation"] = round(time.monotonic() - started, 1)
+    save_timings()
+
+    comparisons = {
+        "sft_vs_base": compare_rows(results["base"][1], results["sft"][1]),
+        "grpo_vs_sft": compare_rows(results["sft"][1], results["grpo"][1]),
+        "grpo_vs_base": compare_rows(results["base"][1], results["grpo"][1]),
+    }
+    grpo_log = json.loads((grpo_dir / "log_history.json").read_text())
+    learning = {
+        "final_model": str(grpo_dir),
+        "base_model": base,
+        "prompt_style": s.prompt_style,
+        "reward_version": health.reward_version,
+        "profile": s.profile,
+        "component_weights": weights,
+        "eval": {
+            "split": s.eval_split,
+            "n": len(problems),
+            "decoding": "greedy",
+            "max_new_tokens": s.eval_max_new_tokens,
+        },
+        "dtype": s.dtype,
+        "phases": {name: results[name][0].model_dump(mode="json") for name in PHASES},
+        "references": {r.label: r.model_dump(mode="json") for r in refs},
+        "comparisons": {k: {m: d.as_dict() for m, d in v.items()} for k, v in comparisons.items()},
+        "grpo_steps": [h for h in grpo_log if "reward" in h],
+        "timings_s": timings,
+    }
+    _write_json(s.output_dir / "learning.json", learning)
+    from trainer.pipelines.learn_report import write_learning_report
+
+    report = write_learning_report(learning, s.output_dir)
+    console.print(phase_table(learning))
+    for key, label in (("grpo_vs_sft", "GRPO vs SFT"), ("sft_vs_base", "SFT vs base")):
+        for d in comparisons[key].values():
+            console.print(f"{label}: {d.text()}")
+    console.print(f"report: {report}")
+    return learning
+
+
+def _cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def _resolve_base(name: str) -> str:
+    from trainer.training.model_prep import resolve_model
+
+    return resolve_model(name)
+
+
+def phase_table(learning: dict[str, Any]) -> Table:
+    """Before/after per phase, with the reference policies, as the console shows it."""
+    n = learning["eval"]["n"]
+    table = Table(title=f"{n} held-out test problems, greedy decoding ({learning['prompt_style']} prompts)")
+    for col in ("phase", "valid %", "mean score ratio", "exact optimal %", "mean reward"):
+        table.add_column(col, justify="left" if col == "phase" else "right")
+    rows = [(name, learning["phases"][name], "") for name in PHASES]
+    rows += [(f"{name} (reference)", summary, "dim") for name, summary in learning["references"].items()]
+    for name, summary, style in rows:
+        table.add_row(
+            name,
+            f"{summary['valid_pct']:.1f}",
+            f"{summary['mean_score_ratio']:.3f}",
+            f"{summary['exact_optimal_pct']:.1f}",
+            f"{summary['mean_reward']:.1f}",
+            style=style,
+        )
+    return table

@@ -1,0 +1,298 @@
+"""GRPO training against the environment service: prompts from `/v1/problems`, rewards from `/v1/score`.
+
+    sched-env serve &                                     # the service, http://127.0.0.1:8000
+    sched-train train --config trainer/configs/smollm2-135m-cpu.yaml --env_url http://127.0.0.1:8000 \\
+        --max_steps 2 --output_dir runs/smollm2
+    sched-train train --config trainer/configs/qwen2.5-coder-7b-lora.yaml --env_url http://env:8000
+    sched-train train --config ... --output_dir runs/x --resume_from_checkpoint last
+
+Every flag of `EnvScriptArguments`, `GRPOConfig` and `ModelConfig` works on the command line or in the
+YAML file (TRL's `TrlParser`). `run()` reads top to bottom: connect, build the rewards and the dataset,
+build `GRPOTrainer`, train, save. Rewards are computed only by the service; if it stays
+unreachable after the retries, training stops with `EnvUnavailableError` and the checkpoints already
+written stay as they were.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trainer.client.env_card import trained_prompt_style, write_card
+from trainer.client.env_client import EnvClient, EnvUnavailableError
+from trainer.training.distributed import exit_if_distributed
+from trainer.training.model_prep import resolve_model
+from trainer.training.reward_funcs import EnvScorer
+from trainer.training.trl_cpu import cpu_ready
+
+log = logging.getLogger("trainer.training.grpo")
+
+
+@dataclass
+class EnvScriptArguments:
+    """Where the environment is and what to train on (the script arguments of `TrlParser`)."""
+
+    env_url: str = field(default="http://127.0.0.1:8000", metadata={"help": "Base URL of the service."})
+    split: str = field(default="train", metadata={"help": "Problem split to train on."})
+    profile: str = field(default="default", metadata={"help": "Reward profile (see `/v1/info`)."})
+    dataset_size: int | None = field(default=None, metadata={"help": "First N problems (default: all)."})
+    dataset_offset: int = field(
+        default=0, metadata={"help": "First problem index (e.g. past the problems SFT used)."}
+    )
+    difficulty: str | None = field(
+        default=None, metadata={"help": "Difficulty preset (default: the split's)."}
+    )
+    prompt_style: str | None = field(
+        default=None,
+        metadata={
+            "help": "Prompt style the service writes (default, compact, guided); default: the style the "
+            "model was fine-tuned with (its sched_env.json), else `default`."
+        },
+    )
+    max_prompt_tokens: int | None = field(
+        default=None, metadata={"help": "Drop problems whose chat prompt is longer than this many tokens."}
+    )
+    env_timeout: float = field(default=60.0, metadata={"help": "Seconds per HTTP call."})
+    env_retry_timeout: float = field(
+        default=120.0,
+        metadata={
+            "help": "Seconds a call is retried on connection errors/5xx (a service restart) before stopping."
+        },
+    )
+    env_max_attempts: int | None = field(
+        default=None, metadata={"help": "Optional cap on attempts per call within env_retry_timeout."}
+    )
+    env_backoff: float = field(
+        default=0.5, metadata={"help": "First retry wait, seconds (doubles up to 8, with jitter)."}
+    )
+    env_api_key: str | None = field(
+        default=None,
+        metadata={"help": "API key of a service run with SCHED_API_KEYS (default: $SCHED_API_KEY)."},
+    )
+    env_health_timeout: float = field(
+        default=60.0, metadata={"help": "Seconds to wait for /health at start."}
+    )
+    model_cache_dir: str | None = field(
+        default=None,
+        metadata={"help": "Cache of converted models (default $SCHED_MODEL_CACHE or ~/.cache/sched-rl)."},
+    )
+
+
+def vllm_decision(requested: bool, cuda: bool, vllm_installed: bool) -> tuple[bool, str | None]:
+    """Whether to generate with vLLM, and why not when it was asked for but cannot run here."""
+    if not requested:
+        return False, None
+    if not cuda:
+        return False, "use_vllm was set but no CUDA device is visible: generating with transformers instead"
+    if not vllm_installed:
+        return (
+            False,
+            "use_vllm was set but vLLM is not installed (`pip install '.[vllm]'`): using transformers",
+        )
+    return True, None
+
+
+def build_dataset(
+    client: EnvClient,
+    split: str,
+    size: int | None,
+    difficulty: str | None,
+    prompt_style: str = "default",
+    offset: int = 0,
+) -> Any:
+    """Columns `prompt` (the service's chat messages) and `problem_id` (passed to the reward)."""
+    from datasets import Dataset
+
+    problems = client.all_problems(
+        split, limit=size, difficulty=difficulty, prompt_style=prompt_style, offset=offset
+    )
+    if not problems:
+        raise ValueError(f"the service has no problems in split {split!r}")
+    rows = [{"prompt": [m.model_dump() for m in p.prompt], "problem_id": p.id} for p in problems]
+    return Dataset.from_list(rows)
+
+
+def drop_long_prompts(dataset: Any, tokenizer: Any, max_tokens: int | None) -> Any:
+    """Keep the problems whose templated prompt fits in `max_tokens` (a cut prompt would lose events)."""
+    if max_tokens is None:
+        return dataset
+
+    def fits(row: dict[str, Any]) -> bool:
+        encoded = tokenizer.apply_chat_template(
+            row["prompt"], add_generation_prompt=True, tokenize=True, return_dict=True
+        )
+        return len(encoded["input_ids"]) <= max_tokens
+
+    kept = dataset.filter(fits)
+    if len(kept) < len(dataset):
+        log.warning(
+            "dropped %d of %d prompts over %d tokens", len(dataset) - len(kept), len(dataset), max_tokens
+        )
+    if len(kept) == 0:
+        raise ValueError(f"every prompt is longer than max_prompt_tokens={max_tokens}")
+    return kept
+
+
+def resume_path(value: str | None, output_dir: str) -> str | None:
+    """`--resume_from_checkpoint last` (or `true`) → the newest checkpoint in `output_dir`."""
+    if value is None or value.lower() in ("", "false", "none"):
+        return None
+    if value.lower() in ("last", "true"):
+        from transformers.trainer_utils import get_last_checkpoint
+
+        found = get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
+        if found is None:
+            raise FileNotFoundError(f"no checkpoint-* folder in {output_dir} to resume from")
+        return str(found)
+    return value
+
+
+def run(
+    script_args: EnvScriptArguments,
+    training_args: Any,
+    model_args: Any,
+    callbacks: Sequence[Any] = (),
+    remove_callbacks: Sequence[Any] = (),
+    **trainer_kwargs: Any,
+) -> Any:
+    """Train with GRPO against the service and save the model; returns the `GRPOTrainer`.
+
+    `model_name_or_path` may be an SFT output (a LoRA adapter: merged into its base first, then a fresh
+    adapter is trained on top). `remove_callbacks` are transformers callback classes to take off (e.g.
+    the default printer, when the caller prints its own progress). `trainer_kwargs` go to
+    `GRPOTrainer` as they are (e.g. TRL's `rollout_func` for custom generation).
+    """
+    import torch
+    from trl import GRPOTrainer, get_peft_config
+
+    client = EnvClient.from_url(
+        script_args.env_url,
+        timeout=script_args.env_timeout,
+        api_key=script_args.env_api_key,
+        retry_timeout=script_args.env_retry_timeout,
+        max_attempts=script_args.env_max_attempts,
+        backoff_initial=script_args.env_backoff,
+    )
+    health = client.wait_until_healthy(timeout=script_args.env_health_timeout)
+    log.info("environment %s healthy, reward_version %s", script_args.env_url, health.reward_version)
+
+    scorer = EnvScorer(client, script_args.profile)
+    if training_args.reward_weights is not None and list(training_args.reward_weights) != scorer.weights:
+        raise ValueError(
+            f"reward weights come from the service's profile {script_args.profile!r} ({scorer.weights}); "
+            "remove reward_weights from the config or pick another --profile"
+        )
+    training_args.reward_weights = scorer.weights
+
+    use_vllm, why_not = vllm_decision(
+        training_args.use_vllm, torch.cuda.is_available(), importlib.util.find_spec("vllm") is not None
+    )
+    if why_not:
+        log.warning(why_not)
+    training_args.use_vllm = use_vllm
+
+    cache = Path(script_args.model_cache_dir) if script_args.model_cache_dir else None
+    model_path = resolve_model(model_args.model_name_or_path, cache)
+    model_init_kwargs = {
+        "revision": model_args.model_revision,
+        "attn_implementation": model_args.attn_implementation,
+        "dtype": model_args.dtype,
+        **(training_args.model_init_kwargs or {}),
+    }
+    training_args.model_init_kwargs = model_init_kwargs
+
+    style = script_args.prompt_style or trained_prompt_style(model_path)
+    dataset = build_dataset(
+        client,
+        script_args.split,
+        script_args.dataset_size,
+        script_args.difficulty,
+        style,
+        script_args.dataset_offset,
+    )
+    if script_args.max_prompt_tokens is not None:
+        from transformers import AutoTokenizer
+
+        dataset = drop_long_prompts(
+            dataset, AutoTokenizer.from_pretrained(model_path), script_args.max_prompt_tokens
+        )
+
+    trainer = GRPOTrainer(
+        model=model_path,
+        reward_funcs=scorer.reward_funcs(),
+        args=training_args,
+        train_dataset=dataset,
+        peft_config=get_peft_config(model_args),
+        callbacks=cpu_ready(callbacks),
+        **trainer_kwargs,
+    )
+    for callback in remove_callbacks:
+        trainer.remove_callback(callback)
+    trainer.train(
+        resume_from_checkpoint=resume_path(training_args.resume_from_checkpoint, training_args.output_dir)
+    )
+    trainer.save_model(training_args.output_dir)  # writes on the main process only
+    client.close()
+    if trainer.accelerator.is_main_process:
+        write_card(
+            training_args.output_dir,
+            prompt_style=style,
+            phase="grpo",
+            base_model=model_path,
+            profile=script_args.profile,
+            reward_version=health.reward_version,
+        )
+        what = "LoRA adapter" if model_args.use_peft else "model"
+        log.info("%s saved to %s (%d score requests)", what, training_args.output_dir, scorer.requests)
+    return trainer
+
+
+def parse(argv: Sequence[str] | None = None) -> tuple[Any, Any, Any]:
+    """`--config FILE.yaml` plus overrides → (EnvScriptArguments, GRPOConfig, ModelConfig)."""
+    from trl import GRPOConfig, ModelConfig, TrlParser
+
+    parser = TrlParser((EnvScriptArguments, GRPOConfig, ModelConfig), prog="sched-train train")
+    script_args, training_args, model_args = parser.parse_args_and_config(args=argv)
+    return script_args, training_args, model_args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse, train, save; exit code 3 with a clear message when the service is unreachable."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    script_args, training_args, model_args = parse(argv)
+    try:
+        trainer = run(script_args, training_args, model_args)
+    except EnvUnavailableError as e:
+        print(
+            f"\nTraining stopped: the environment service is unreachable.\n  {e}\n"
+            f"  {_checkpoint_advice(training_args.output_dir)}",
+            file=sys.stderr,
+        )
+        exit_if_distributed(3)
+        return 3
+    trainer.end()
+    if trainer.accelerator.is_main_process:
+        what = "LoRA adapter" if model_args.use_peft else "model"
+        print(f"{what} saved to {training_args.output_dir}")
+    exit_if_distributed(0)  # before `trainer` is freed: see trainer/training/distributed.py
+    return 0
+
+
+def _checkpoint_advice(output_dir: str) -> str:
+    """Where the last intact checkpoint is and how to resume from it."""
+    folder = Path(output_dir)
+    if not folder.is_dir() or not any(folder.glob("checkpoint-*")):
+        return "No checkpoint was written before the failure; start the service and run again."
+    return (
+        f"Checkpoints are intact; the last is {resume_path('last', output_dir)}. Start the service, then "
+        f"resume with the same command plus `--resume_from_checkpoint last`."
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
