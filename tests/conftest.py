@@ -11,27 +11,49 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from env_server.scoring.native import stale
+from env_server.scoring.native import compiler, stale
+from env_server.scoring.native import status as native_status
 from env_server.service.app import create_app
 from env_server.service.settings import Settings
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Refuse to test stale compiled code: a core module edited after `make native` compiled it."""
+    """Test the code production runs: refuse stale compiled modules, and refuse the pure-Python core
+    where a C compiler exists (`make install` builds the compiled one there; the image does too).
+
+    `SCHED_PURE_PYTHON=1` tests the pure-Python core on purpose (after `python -m
+    env_server.scoring.native --clean`)."""
     old = stale()
     if old:
         pytest.exit(
-            f"env_server/scoring/{old[0]}.py is newer than its compiled module: run `make native` "
-            "(or `python -m env_server.scoring.native --clean` to test the pure-Python core)",
+            f"env_server/scoring/{old[0]} is newer than its compiled module: run `make native` "
+            "(or `python -m env_server.scoring.native --clean` and SCHED_PURE_PYTHON=1 to test the "
+            "pure-Python core)",
             returncode=4,
         )
+    loaded = native_status()
+    if compiler() is not None and not all(loaded.values()) and os.environ.get("SCHED_PURE_PYTHON") != "1":
+        missing = ", ".join(m for m, ok in loaded.items() if not ok)
+        pytest.exit(
+            f"the scoring core is not compiled ({missing}) although a C compiler exists: run `make native`, "
+            "or set SCHED_PURE_PYTHON=1 to test the pure-Python core on purpose",
+            returncode=4,
+        )
+
+
+def missing_tool(reason: str) -> NoReturn:
+    """A test cannot run because a tool is missing: a skip that says so on a developer's machine, a
+    failure in CI (`CI` set), where `.ci/run` installs every tool the tests need."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}; CI must have it (.ci/run installs it)", pytrace=False)
+    pytest.skip(reason)
 
 
 SMALL = {"train_size": 64, "test_size": 16, "seed": 0}

@@ -94,9 +94,15 @@ def test_cli_status_and_require(monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     assert capsys.readouterr().out.startswith("scoring core: ")
     monkeypatch.setattr(native, "build", lambda package=native.PACKAGE: ["profiles"])
     monkeypatch.setattr(native, "clean", lambda package=native.PACKAGE: None)
-    assert native.main([]) == 0  # make install goes on: the service runs as pure Python
-    assert native.main(["--require"]) == 1  # the container build stops instead
+    monkeypatch.setattr(native, "compiler", lambda: "/usr/bin/cc")
+    assert native.main(["--allow-pure"]) == 0  # asked to go on: the service runs as pure Python
     assert "pure Python" in capsys.readouterr().out
+    assert native.main([]) == 1  # a compiler exists, so make install stops rather than test pure Python
+    assert native.main(["--require"]) == 1  # so does the container build
+    monkeypatch.setattr(native, "compiler", lambda: None)
+    assert native.main([]) == 0  # no compiler: make install goes on, saying so loudly
+    assert "PURE PYTHON" in capsys.readouterr().err
+    assert native.main(["--require"]) == 1  # the container build has a compiler, or stops
 
 
 PURE_DIGEST = """

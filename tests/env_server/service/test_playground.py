@@ -4,7 +4,7 @@ Against the real `sched-env serve`: load the page, pick a problem, submit the op
 one, read the reward, verdict and violations the page shows, and check the timeline's highlights. A
 screenshot is written to the test's tmp dir, and to `$SCHED_SCREENSHOT_DIR` when set (`make
 screenshots` refreshes docs/img/playground.png). `.ci/run` installs chromium when it is missing; without
-it these tests skip, saying so. The page's static serving is also tested without a browser.
+it these tests skip, saying so, except in CI (`CI` set), where they fail. The page's static serving is also tested without a browser.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, missing_tool
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 DRIVER = shutil.which("chromedriver")
@@ -67,9 +67,7 @@ def _api_paths(js: str) -> list[str]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if CHROMIUM is None or DRIVER is None:
-        pytest.skip(
-            "chromium and chromedriver are not installed (.ci/run installs them: apt-get install chromium chromium-driver)"
-        )
+        missing_tool("chromium and chromedriver are not installed (apt-get install chromium chromium-driver)")
     webdriver = pytest.importorskip("selenium.webdriver")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
