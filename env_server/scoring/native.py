@@ -163,7 +163,7 @@ def build(package: Path = PACKAGE) -> list[str]:
 
 def compiler() -> str | None:
     """The C compiler Python builds extensions with (`sysconfig`'s `CC`, else `cc`), if it is installed."""
-    configured = (sysconfig.get_config_var("CC") or "").split()
+    configured = str(sysconfig.get_config_var("CC") or "").split()
     for name in (*configured[:1], "cc", "gcc", "clang"):
         found = shutil.which(name)
         if found:
