@@ -140,7 +140,9 @@ class SchedulingObservation(BaseModel):
     events: list[Event] = Field(description="The day's events.")
     priorities: list[str] = Field(description="Names of the priority events.")
     result: ScoreResult | None = Field(
-        default=None, description="After a step: the full `/v1/score` result of the completion."
+        default=None,
+        description="After a step: the full `/v1/score` result of the completion, always with its "
+        "`events` (the events read, which `violations[].indices` point at).",
     )
 
 

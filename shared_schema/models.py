@@ -11,7 +11,7 @@ import re
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from shared_schema.text import CleanText, clip, clip_message, has_surrogates
 
@@ -227,6 +227,29 @@ class Violation(_Response):
     message: str = Field(description="Human-readable explanation.")
 
 
+class ReadEvent(_Response):
+    """One event as the profile read it from the scored completion (`ScoreRequest.return_events`).
+
+    The reading is the one that scored: the `default` profile's events of the last complete schedule
+    block, the `original` profile's events anywhere. Position i in `ScoreResult.events` is position i in
+    `violations[].indices`."""
+
+    name: str = Field(
+        description="Name as the profile compares it: trimmed under `default`, as written under `original`."
+    )
+    start: str = Field(description="Start as written.")
+    end: str = Field(description="End as written.")
+    start_min: int = Field(
+        description="Start in minutes since 00:00, as the checks read it (hours are not limited to 47 "
+        "here: `99:99` is 6039; under `original` any Unicode digit counts)."
+    )
+    end_min: int = Field(description="End in minutes since 00:00, as the checks read it.")
+    problem_index: int | None = Field(
+        description="Position of this event in the problem's `events` (0-based), or null when it is not "
+        "exactly one of them (invented, or its name or times altered)."
+    )
+
+
 class ScoreItem(_Request):
     """One completion to score, against a served problem (`problem_id`) or one given inline (`problem`)."""
 
@@ -266,6 +289,12 @@ class ScoreRequest(_Request):
         fail_fast=True,  # a batch of 100,000 bad items reports the first, in microseconds
         description="Completions to score, in order; at most `limits.max_batch_items` (413 beyond).",
     )
+    return_events: StrictBool = Field(
+        default=False,
+        description="Also return, in each result's `events`, the events the profile read from the "
+        "completion, in order, each with its position in the problem (what `violations[].indices` point "
+        "at). Off by default: it costs one more reading of each completion.",
+    )
 
 
 class ScoreResult(_Response):
@@ -278,6 +307,12 @@ class ScoreResult(_Response):
     optimal_score: int | None = Field(default=None, description="The problem's exact optimum.")
     violations: list[Violation] = Field(default_factory=list, description="Every rule the completion breaks.")
     error: str | None = Field(default=None, description="Why this item could not be scored, else null.")
+    events: list[ReadEvent] | None = Field(
+        default=None,
+        description="The events the profile read from the completion, in order (the positions "
+        "`violations[].indices` name); only when the request set `return_events`, and null for an item "
+        "with `error`.",
+    )
 
 
 class ScoreResponse(_Response):

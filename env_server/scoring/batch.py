@@ -18,7 +18,7 @@ from contextlib import contextmanager
 import orjson
 
 from env_server.scoring.index import ProblemIndex, index_problem
-from env_server.scoring.profiles import Profile, WireResult, error_result, score
+from env_server.scoring.profiles import Profile, WireResult, error_result, score, score_and_read
 from shared_schema import ProblemSpec, ScoreItem, ScoreResult
 from shared_schema.text import clip
 
@@ -112,19 +112,28 @@ class ProblemCache:
 
 
 def score_batch(
-    entries: Sequence[Entry], profile: Profile, max_chars: int | None = None, deadline: float | None = None
+    entries: Sequence[Entry],
+    profile: Profile,
+    max_chars: int | None = None,
+    deadline: float | None = None,
+    events: bool = False,
 ) -> list[WireResult]:
     """One wire result per entry, in order. An entry whose problem is unknown gets `error` and a null
-    reward; the rest of the batch is still scored."""
+    reward; the rest of the batch is still scored. With `events`, each result also carries the events
+    the profile read (`profiles.read_events`; null for an error), as `ScoreRequest.return_events` asks."""
     results = []
     clock = time.monotonic
+    scorer = score_and_read if events else score  # chosen once: no per-item cost when not asked
     for index, problem_id, completion in entries:
         if deadline is not None and clock() > deadline:
             raise TimeBudgetExceeded
         if index is None:
-            results.append(error_result(f"unknown problem_id {clip(problem_id)}"))
+            error = error_result(f"unknown problem_id {clip(problem_id)}")
+            if events:
+                error["events"] = None
+            results.append(error)
         else:
-            results.append(score(completion, index, profile, max_chars))
+            results.append(scorer(completion, index, profile, max_chars))
     return results
 
 
@@ -151,9 +160,10 @@ def score_items_wire(
     max_chars: int | None = None,
     problems: ProblemCache | None = None,
     deadline: float | None = None,
+    events: bool = False,
 ) -> list[WireResult]:
     """`score_batch` over validated `ScoreItem`s, as wire dicts."""
-    return score_batch(entries_of(items, lookup, problems), profile, max_chars, deadline)
+    return score_batch(entries_of(items, lookup, problems), profile, max_chars, deadline, events)
 
 
 def score_items(
@@ -163,7 +173,8 @@ def score_items(
     max_chars: int | None = None,
     problems: ProblemCache | None = None,
     deadline: float | None = None,
+    events: bool = False,
 ) -> list[ScoreResult]:
     """`score_items_wire` as `ScoreResult` models."""
-    wire = score_items_wire(items, profile, lookup, max_chars, problems, deadline)
+    wire = score_items_wire(items, profile, lookup, max_chars, problems, deadline, events)
     return [ScoreResult.model_validate(r) for r in wire]

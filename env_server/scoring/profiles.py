@@ -21,6 +21,7 @@ from shared_schema import ComponentInfo, ProfileInfo, ScoreResult, Verdict
 # builds these plain dicts: the service writes them straight out with a fast JSON encoder, and callers that
 # want a model get one from `score_completion`.
 WireResult = dict[str, Any]
+WireEvent = dict[str, Any]  # `shared_schema.ReadEvent` as JSON
 _VALID = Verdict.valid
 
 REWARD_VERSION = "1.0.0"
@@ -213,6 +214,35 @@ def score_reference(
         "violations": found,
         "error": None,
     }
+
+
+def read_events(
+    completion: str, problem: ProblemIndex, profile: Profile, max_chars: int | None = None
+) -> list[WireEvent]:
+    """The events `profile` reads from `completion`, in order, as `score` reads them (the same parser, on
+    the same first `max_chars` characters), each with its position in the problem's events (None when
+    it is not one of them): position i here is position i in the violations' `indices`. Wire dicts of
+    `shared_schema.ReadEvent`."""
+    text = completion[:max_chars] if max_chars is not None and len(completion) > max_chars else completion
+    parsed = profile.parse(text)
+    matches = analyse(parsed, problem).matches  # the match scoring made: exact (name, start, end)
+    rows = zip(parsed.keys, parsed.starts, parsed.ends, matches, strict=True)
+    return [
+        {"name": n, "start": s, "end": e, "start_min": a, "end_min": b, "problem_index": m}
+        for (n, s, e), a, b, m in rows
+    ]
+
+
+def score_and_read(
+    completion: str, problem: ProblemIndex, profile: Profile, max_chars: int | None = None
+) -> WireResult:
+    """`score`, with the events it read (`read_events`) under `events`: what `return_events` asks for.
+
+    The completion is read a second time (the C core does not hand its reading out), so only requests
+    that ask pay for it."""
+    result = score(completion, problem, profile, max_chars)
+    result["events"] = read_events(completion, problem, profile, max_chars)
+    return result
 
 
 def _native_default(profile: Profile) -> Profile:

@@ -2,14 +2,14 @@
 
 The route is an ordinary FastAPI route (`ScoreRequest` in, `ScoreResponse` out: same schema, same errors).
 In front of it, `ScoreService.fast` decodes the body with msgspec and accepts it only when it has exactly
-the shape `ScoreRequest` accepts (JSON content type, an object with `items` and optionally a known `profile`,
-every item an object with a string `completion` and exactly one of a string `problem_id` or an object
-`problem`). An inline problem is kept as the JSON text it was sent as (not decoded): that text is its key
-in the `ProblemCache`, so a problem is decoded, validated by `ProblemSpec` and indexed once per distinct
-content, and a GRPO group's repeats of it cost a dictionary look-up. Anything else (bad JSON, a wrong
-type, an invalid problem) goes to the ordinary route, which validates with pydantic and answers with the
-usual 422. Both paths score with `score_batch` and write the response with orjson, so results are the same
-whichever path a request takes.
+the shape `ScoreRequest` accepts (JSON content type, an object with `items`, optionally a known `profile`
+and a boolean `return_events`, every item an object with a string `completion` and exactly one of a string
+`problem_id` or an object `problem`). An inline problem is kept as the JSON text it was sent as (not
+decoded): that text is its key in the `ProblemCache`, so a problem is decoded, validated by `ProblemSpec`
+and indexed once per distinct content, and a GRPO group's repeats of it cost a dictionary look-up. Anything
+else (bad JSON, a wrong type, an invalid problem) goes to the ordinary route, which validates with pydantic
+and answers with the usual 422. Both paths score with `score_batch` and write the response with orjson, so
+results are the same whichever path a request takes.
 
 Work that could hold the event loop (a body over `offload_body_bytes`, ids of problems that must first be
 generated, or a large validated batch) runs on a worker thread, and every request has a time budget
@@ -77,6 +77,7 @@ class _WireItem(msgspec.Struct, forbid_unknown_fields=True):
 class _WireRequest(msgspec.Struct, forbid_unknown_fields=True):
     items: list[_WireItem]
     profile: str = DEFAULT_PROFILE
+    return_events: bool = False  # msgspec takes only JSON true/false, as `StrictBool` does
 
 
 _decode = msgspec.json.Decoder(_WireRequest).decode
@@ -90,6 +91,7 @@ class _Plan:
     profile: str
     items: list[tuple[str | None, bytes | None, str]]  # (problem_id, inline problem's JSON, completion)
     heavy: bool  # resolving needs generation: do it off the event loop
+    events: bool  # `return_events`
 
 
 class ScoreService:
@@ -127,7 +129,7 @@ class ScoreService:
                 return None
             else:
                 out.append((None, problem, item.completion))
-        return _Plan(request.profile, out, heavy)
+        return _Plan(request.profile, out, heavy, request.return_events)
 
     def _entries(self, plan: _Plan) -> list[Entry] | None:
         """Resolve the plan's problems; None if an inline problem is invalid (the route says why)."""
@@ -145,7 +147,7 @@ class ScoreService:
 
     def _run(self, plan: _Plan, deadline: float) -> Response | None:
         entries = self._entries(plan)
-        return None if entries is None else self.respond(plan.profile, entries, deadline)
+        return None if entries is None else self.respond(plan.profile, entries, deadline, plan.events)
 
     def _run_paused(self, plan: _Plan, deadline: float) -> Response | None:
         with collector_paused():
@@ -190,8 +192,11 @@ class ScoreService:
 
     # Both paths ---------------------------------------------------------------------------------------
 
-    def respond(self, profile_name: str, entries: list[Entry], deadline: float) -> Response:
-        """Limits, profile, scoring and the JSON response: the same for both paths."""
+    def respond(
+        self, profile_name: str, entries: list[Entry], deadline: float, events: bool = False
+    ) -> Response:
+        """Limits, profile, scoring and the JSON response: the same for both paths. `events`: each result
+        also carries the events read (`ScoreRequest.return_events`)."""
         limit = self.settings.max_batch_items
         if len(entries) > limit:
             raise HTTPException(413, f"{len(entries)} items; the limit is {limit} per request")
@@ -200,7 +205,7 @@ class ScoreService:
         except KeyError as e:
             raise Unprocessable(str(e.args[0]), ["body", "profile"]) from None
         try:
-            results = score_batch(entries, profile, self.settings.max_completion_chars, deadline)
+            results = score_batch(entries, profile, self.settings.max_completion_chars, deadline, events)
         except TimeBudgetExceeded:
             raise HTTPException(503, self.over_budget()) from None
         if self.metrics is not None:
@@ -209,7 +214,7 @@ class ScoreService:
 
     def respond_validated(self, req: ScoreRequest, deadline: float) -> Response:
         entries = entries_of(req.items, self.store.index, self.problems)
-        return self.respond(req.profile, entries, deadline)
+        return self.respond(req.profile, entries, deadline, req.return_events)
 
     def respond_validated_paused(self, req: ScoreRequest, deadline: float) -> Response:
         with collector_paused():

@@ -271,10 +271,13 @@ class EnvClient:
         body = SolveRequest(problem=spec, trace=trace).model_dump(mode="json")
         return SolveResponse.model_validate_json(self._request("POST", "/v1/solve", json=body).content)
 
-    def score(self, items: Sequence[ScoreItem], profile: str = "default") -> ScoreResponse:
-        """Score a batch in one request; results come back in order."""
-        req = ScoreRequest(profile=profile, items=list(items))
-        content = req.model_dump_json(exclude_none=True)
+    def score(
+        self, items: Sequence[ScoreItem], profile: str = "default", return_events: bool = False
+    ) -> ScoreResponse:
+        """Score a batch in one request; results come back in order. `return_events`: each result also
+        carries the events the service read from its completion (`ScoreResult.events`)."""
+        req = ScoreRequest(profile=profile, items=list(items), return_events=return_events)
+        content = req.model_dump_json(exclude_none=True, exclude_defaults=True)  # an old server knows this
         response = self._request(
             "POST", "/v1/score", content=content, headers={"content-type": "application/json"}
         )

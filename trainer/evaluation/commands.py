@@ -109,7 +109,7 @@ def _draw_samples(client: EnvClient, run: Run, out: Path, per_verdict: int) -> l
     except (EnvRequestError, EnvUnavailableError) as e:
         console.print(f"[yellow]warning:[/yellow] timelines drawn without the optimum: {e}")
         optima = {}
-    return write_samples(run.summary.label, run.rows, optima, out, run.summary.profile, per_verdict)
+    return write_samples(run.summary.label, run.rows, optima, out, per_verdict)
 
 
 Timelines = Annotated[
@@ -341,7 +341,7 @@ def _draw_compare(
                 client, [r for _, rows in runs[:1] for r in rows if r.problem_id not in optima][: count * 4]
             )
         )
-    return write_side_by_side(runs, optima, output_dir, summaries[0].profile, count)
+    return write_side_by_side(runs, optima, output_dir, count)
 
 
 def rescore_cmd(

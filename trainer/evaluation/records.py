@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared_schema import Verdict, Violation
+from shared_schema import ReadEvent, Verdict, Violation
 
 VERDICTS = [v.value for v in Verdict]
 FAILURES = [v for v in VERDICTS if v != Verdict.valid.value]
@@ -35,6 +35,11 @@ class ResultRow(BaseModel):
     reward: float | None = Field(default=None, description="Total reward under the run's profile.")
     components: dict[str, float] = Field(default_factory=dict, description="Reward component → points.")
     violations: list[Violation] = Field(default_factory=list, description="Every rule the answer breaks.")
+    events: list[ReadEvent] | None = Field(
+        default=None,
+        description="The events the service read from the completion (what `violations[].indices` point "
+        "at); null in rows scored before this field, or not scored.",
+    )
     optimal_score: int | None = Field(default=None, description="Optimum the service computed.")
     expected_optimal_score: int | None = Field(default=None, description="Optimum stated by the input file.")
     finish_reason: str | None = Field(default=None, description="`stop`, or `length` when truncated.")

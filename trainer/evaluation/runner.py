@@ -48,10 +48,11 @@ def _chunks(items: Sequence[ScoreItem]) -> Iterator[Sequence[ScoreItem]]:
 def score_all(
     client: EnvClient, items: Sequence[ScoreItem], profile: str, progress: Progress | None = None
 ) -> tuple[str, list[ScoreResult]]:
-    """Score every item in order; returns the service's reward version and one result per item."""
+    """Score every item in order; returns the service's reward version and one result per item, each with
+    the events the service read (`return_events`: what timelines draw)."""
     version, results = "", []
     for chunk in _chunks(items):
-        response = client.score(chunk, profile)
+        response = client.score(chunk, profile, return_events=True)
         version = response.reward_version
         results.extend(response.results)
         if progress is not None:
@@ -68,6 +69,7 @@ def judged(row: ResultRow, result: ScoreResult) -> ResultRow:
             "reward": result.reward,
             "components": dict(result.components),
             "violations": list(result.violations),
+            "events": None if result.events is None else list(result.events),
             "optimal_score": result.optimal_score,
             "error": result.error,
         }

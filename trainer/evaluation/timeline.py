@@ -1,12 +1,12 @@
 """Schedules drawn as timelines: the problem's events, each answer's schedule and the optimum on one axis.
 
 Reports link a few of these per verdict (`write_samples`), and `compare` draws the same problems once
-for every run (`write_side_by_side`). What each answer scheduled is read from its completion the way
-the profile reads it (`default`: the last `<schedule>` block, names trimmed; `original`: events
-anywhere): for drawing only, so that the service's violation indices (positions in that reading) point
-at the right boxes; `tests/trainer/evaluation/test_timeline.py` checks this reading against the service's own
-parser. Verdicts, overlaps and unknown events come from the service's `violations`, never recomputed.
-PNGs use matplotlib's Agg backend (headless).
+for every run (`write_side_by_side`). What each answer scheduled is the service's own reading of it
+(`ResultRow.events`, which evaluation asks `/v1/score` for with `return_events`), so a violation's indices
+point at the boxes the service meant and nothing here parses an answer. Verdicts, overlaps and unknown
+events come from the service's `violations`, never recomputed. A row without `events` (a `results.jsonl`
+written before the field) is drawn as "not read": `rescore` it to draw it. PNGs use matplotlib's Agg
+backend (headless).
 """
 
 from __future__ import annotations
@@ -17,19 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared_schema import ProblemSpec, ScheduledEvent, Violation
+from shared_schema import ProblemSpec, ReadEvent, ScheduledEvent, Violation
 from trainer.client.env_client import EnvClient
 from trainer.evaluation.records import ERROR, VERDICTS, ResultRow
 
 TIMELINES = "timelines"
 SAMPLES_PER_VERDICT = 2
-_EVENT = (
-    r"<event>\s*<name>([^<]+)</name>\s*<start>({d}{{2}}:{d}{{2}})</start>\s*"
-    r"<end>({d}{{2}}:{d}{{2}})</end>\s*</event>"
-)
-STRICT_EVENT = re.compile(_EVENT.format(d="[0-9]"))
-PUBLISHED_EVENT = re.compile(_EVENT.format(d=r"\d"))
-
 COLORS = {
     "event": ("#dbeafe", "#60a5fa"),
     "priority": ("#fef3c7", "#f59e0b"),
@@ -39,16 +32,9 @@ COLORS = {
 }
 
 
-def extract_schedule(completion: str, profile: str = "default") -> list[ScheduledEvent]:
-    """The events the profile reads from a completion, in the order written (for drawing)."""
-    if profile == "original":
-        return [ScheduledEvent(name=n, start=s, end=e) for n, s, e in PUBLISHED_EVENT.findall(completion)]
-    close = completion.rfind("</schedule>")
-    open_ = completion.rfind("<schedule>", 0, close) if close >= 0 else -1
-    if open_ < 0:
-        return []
-    body = completion[open_ + len("<schedule>") : close]
-    return [ScheduledEvent(name=n.strip(), start=s, end=e) for n, s, e in STRICT_EVENT.findall(body)]
+def drawn_events(events: Sequence[ReadEvent]) -> list[ScheduledEvent]:
+    """Read events as the boxes `draw` takes (name and times as written)."""
+    return [ScheduledEvent(name=e.name, start=e.start, end=e.end) for e in events]
 
 
 def _minutes(hhmm: str) -> int | None:
@@ -65,15 +51,19 @@ class Lane:
 
     label: str
     events: list[ScheduledEvent]
+    spans: list[tuple[int, int]] = field(default_factory=list)  # (start, end) of each, as the service read it
     overlapping: set[int] = field(default_factory=set)
     unknown: set[int] = field(default_factory=set)
     clashes: list[tuple[int, int]] = field(default_factory=list)
     note: str = ""
 
     @classmethod
-    def of(cls, label: str, row: ResultRow, profile: str = "default") -> Lane:
-        events = extract_schedule(row.completion, profile)
-        lane = cls(label, events, note=_note(row))
+    def of(cls, label: str, row: ResultRow) -> Lane:
+        """The lane of a scored row, from the events the service read (`row.events`)."""
+        read = row.events or []
+        note = _note(row) if row.events is not None or row.verdict is None else f"{_note(row)}; not read"
+        lane = cls(label, drawn_events(read), [(e.start_min, e.end_min) for e in read], note=note)
+        lane.unknown.update(i for i, e in enumerate(read) if e.problem_index is None)
         for v in row.violations:
             _mark(lane, v)
         return lane
@@ -91,10 +81,8 @@ def _mark(lane: Lane, v: Violation) -> None:
         lane.unknown.update(ok)
     elif v.type == "overlap" and len(ok) == 2:
         lane.overlapping.update(ok)
-        a, b = (lane.events[i] for i in ok)
-        sa, ea, sb, eb = (_minutes(t) for t in (a.start, a.end, b.start, b.end))
-        if None not in (sa, ea, sb, eb):
-            lane.clashes.append((max(sa, sb), min(ea, eb)))  # type: ignore[type-var]
+        (sa, ea), (sb, eb) = (lane.spans[i] for i in ok)
+        lane.clashes.append((max(sa, sb), min(ea, eb)))
 
 
 def _pack(spans: Sequence[tuple[float, float]]) -> tuple[list[int], int]:
@@ -127,10 +115,11 @@ def draw(
 
     events = [ScheduledEvent(**e) for e in problem.get("events", [])]
     prio = set(problem.get("priorities", []))
-    known = {(e.name, e.start, e.end) for e in events}
+    read = {e: sp for lane in lanes for e, sp in zip(lane.events, lane.spans, strict=False)}
 
     def span(e: ScheduledEvent) -> tuple[int, int] | None:
-        s, t = _minutes(e.start), _minutes(e.end)
+        """An answer's event as the service read it; the problem's and the optimum's (valid HH:MM) here."""
+        s, t = read[e] if e in read else (_minutes(e.start), _minutes(e.end))
         return (s, t) if s is not None and t is not None and s < t else None
 
     drawn = [s for e in [*events, *(x for lane in lanes for x in lane.events)] if (s := span(e))]
@@ -165,9 +154,7 @@ def draw(
     rows.append(("problem", y))
     y += n + 0.6
     for lane in lanes:
-        unknown = {
-            i for i, e in enumerate(lane.events) if i in lane.unknown or (e.name, e.start, e.end) not in known
-        }
+        unknown = lane.unknown
         valid = [i for i, e in enumerate(lane.events) if span(e)]
         sub, m = _pack([extent(lane.events[i], i in unknown) for i in valid])
         for i, k in zip(valid, sub, strict=True):
@@ -274,7 +261,6 @@ def write_samples(
     rows: Sequence[ResultRow],
     optima: Mapping[str, Sequence[ScheduledEvent]],
     output_dir: Path,
-    profile: str = "default",
     per_verdict: int = SAMPLES_PER_VERDICT,
 ) -> list[TimelineLink]:
     """Draw a few answers of each verdict into `output_dir/timelines/`; returns the links for the report."""
@@ -284,7 +270,7 @@ def write_samples(
             name = f"{TIMELINES}/{_slug(label)}-{verdict}-{_slug(row.problem_id)}.png"
             draw(
                 row.problem,
-                [Lane.of(label, row, profile)],
+                [Lane.of(label, row)],
                 optima.get(row.problem_id),
                 output_dir / name,
                 f"{row.problem_id} · {label}: {_note(row)}",
@@ -306,7 +292,6 @@ def write_side_by_side(
     runs: Sequence[tuple[str, Sequence[ResultRow]]],
     optima: Mapping[str, Sequence[ScheduledEvent]],
     output_dir: Path,
-    profile: str = "default",
     count: int = 3,
 ) -> list[TimelineLink]:
     """The same problems drawn once per run, one lane each, above the optimum (`compare`)."""
@@ -315,18 +300,19 @@ def write_side_by_side(
     links = []
     for pid in ids:
         name = f"{TIMELINES}/compare-{_slug(pid)}.png"
-        lanes = [Lane.of(label, by_id[pid], profile) for label, by_id in maps]
+        lanes = [Lane.of(label, by_id[pid]) for label, by_id in maps]
         draw(maps[0][1][pid].problem, lanes, optima.get(pid), output_dir / name, f"{pid}: every run's answer")
         links.append(TimelineLink("compare", "", pid, name))
     return links
 
 
 def optima_from_solver(rows: Sequence[ResultRow]) -> dict[str, list[ScheduledEvent]]:
-    """Optimal schedules read from a solver run's answers (a reference run every eval writes)."""
+    """Optimal schedules from a solver run's answers (a reference run every eval writes), as the service
+    read them; rows without `events` are left out."""
     return {
-        r.problem_id: extract_schedule(r.completion)
+        r.problem_id: drawn_events(r.events)
         for r in rows
-        if r.verdict == "valid" and r.score_ratio >= 1.0 - 1e-9
+        if r.verdict == "valid" and r.score_ratio >= 1.0 - 1e-9 and r.events is not None
     }
 
 

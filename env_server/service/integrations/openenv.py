@@ -5,7 +5,9 @@ An episode is one answer: `reset` serves a problem as the observation, `step` sc
 returns `done=true`. Plain HTTP is stateless (like OpenEnv's own HTTP routes, which build a fresh
 environment per request), so the observation carries `problem_id` and the action sends it back; any worker
 or replica can then score it. A `/ws` session remembers its last reset, so there the id may be left out.
-Scoring goes through `score_items`, so the reward equals `/v1/score`'s for the same completion.
+Scoring goes through `score_items`, so the reward equals `/v1/score`'s for the same completion. The step's
+result always carries the events read (`/v1/score`'s `return_events`): an episode is one answer, so the
+second reading costs little, and a client can draw the violations without parsing the answer itself.
 """
 
 from __future__ import annotations
@@ -125,7 +127,7 @@ class SchedulingEnv:
             return entry.index
 
         item = ScoreItem(problem_id=entry.problem.id, completion=action.completion)
-        result = score_items([item], prof, lookup, self.settings.max_completion_chars)[0]
+        result = score_items([item], prof, lookup, self.settings.max_completion_chars, events=True)[0]
         p = entry.problem
         obs = SchedulingObservation(
             problem_id=p.id, prompt=build_prompt(p), events=p.events, priorities=p.priorities, result=result

@@ -8,9 +8,10 @@ const state = {
   problemId: null,   // served id, or null for a pasted problem
   optimal: null,     // /v1/solve response
   selected: new Set(),  // indices of input events chosen by clicking
-  result: null,      // last ScoreResult
+  result: null,      // last ScoreResult, with the events the service read (`return_events`)
   scoredCompletion: null,
   seq: 0,            // latest score request; older answers are dropped
+  edits: Promise.resolve(),  // clicks on events, applied one after another
 };
 
 const $ = (id) => document.getElementById(id);
@@ -56,24 +57,9 @@ function minutes(hhmm) {
   return m ? Number(m[1]) * 60 + Number(m[2]) : NaN;
 }
 
-// The profile's reading of a completion, for drawing only (the service scores): `default` reads the last
-// complete <schedule> block, `original` finds events anywhere. Same patterns as the service's parser.
-const EVENT_RE = /<event>\s*<name>([^<]+)<\/name>\s*<start>([0-9]{2}:[0-9]{2})<\/start>\s*<end>([0-9]{2}:[0-9]{2})<\/end>\s*<\/event>/g;
-
-function parseSchedule(text, profile) {
-  let body = text;
-  const trim = profile !== "original";
-  if (trim) {
-    const close = text.lastIndexOf("</schedule>");
-    const open = close < 0 ? -1 : text.lastIndexOf("<schedule>", close);
-    if (open < 0) return [];
-    body = text.slice(open + "<schedule>".length, close);
-  }
-  const out = [];
-  for (const m of body.matchAll(EVENT_RE)) {
-    out.push({ name: trim ? m[1].trim() : m[1], start: m[2], end: m[3] });
-  }
-  return out;
+// An event's span in minutes: a read event carries the service's own reading of its times.
+function spanOf(e) {
+  return e.start_min !== undefined ? [e.start_min, e.end_min] : [minutes(e.start), minutes(e.end)];
 }
 
 function completionFor(events) {
@@ -116,6 +102,7 @@ async function useProblem(problem, id) {
   state.problemId = id;
   state.selected = new Set();
   state.result = null;
+  state.scoredCompletion = null;
   state.optimal = await api("/v1/solve", { problem: state.problem });
   $("completion").value = "";
   showMeta();
@@ -162,7 +149,8 @@ async function score() {
   $("result").dataset.state = "pending";
   const item = state.problemId ? { problem_id: state.problemId, completion } : { problem: state.problem, completion };
   try {
-    const res = await api("/v1/score", { profile: $("profile").value, items: [item] });
+    // The service returns the events it read: the page draws them and never parses the answer itself.
+    const res = await api("/v1/score", { profile: $("profile").value, return_events: true, items: [item] });
     if (seq !== state.seq) return;
     state.result = res.results[0];
     state.scoredCompletion = completion;
@@ -253,29 +241,26 @@ function render() {
   if (!state.problem) return;
   const events = state.problem.events;
   const prio = new Set(state.problem.priorities);
-  const profile = $("profile").value;
-  const chosen = parseSchedule($("completion").value, profile);
-  const key = (e) => `${e.name}\u0000${e.start}\u0000${e.end}`;
-  const inputIndex = new Map(events.map((e, i) => [key(e), i]));
-
-  // What the last score said about the chosen events (only while the completion is unchanged).
-  const current = state.result && state.scoredCompletion === $("completion").value ? state.result : null;
+  // The last scored answer as the service read it: its events (each with its position in the problem, or
+  // null) and the violations whose indices point into them. Until a new score arrives the page shows the
+  // previous one; `#result[data-state]` says which.
+  const result = state.result;
+  const chosen = result && result.events ? result.events : [];
+  const known = (e) => e.problem_index !== null && e.problem_index !== undefined;
   const badChosen = new Set(), unknownChosen = new Set(), clashes = [];
-  if (current) {
-    for (const v of current.violations) {
-      if (v.type === "overlap" && v.indices.length === 2) {
-        v.indices.forEach((i) => badChosen.add(i));
-        const [a, b] = v.indices.map((i) => chosen[i]).filter(Boolean);
-        if (a && b) clashes.push([Math.max(minutes(a.start), minutes(b.start)), Math.min(minutes(a.end), minutes(b.end))]);
-      }
-      if (v.type === "unknown_event") v.indices.forEach((i) => unknownChosen.add(i));
+  for (const v of result ? result.violations : []) {
+    if (v.type === "overlap" && v.indices.length === 2) {
+      v.indices.forEach((i) => badChosen.add(i));
+      const [a, b] = v.indices.map((i) => chosen[i]).filter(Boolean);
+      if (a && b) clashes.push([Math.max(a.start_min, b.start_min), Math.min(a.end_min, b.end_min)]);
     }
+    if (v.type === "unknown_event") v.indices.forEach((i) => unknownChosen.add(i));
   }
-  const badInput = new Set([...badChosen].map((i) => chosen[i] && inputIndex.get(key(chosen[i]))).filter((i) => i !== undefined));
-  const chosenInput = new Set(chosen.map((e) => inputIndex.get(key(e))).filter((i) => i !== undefined));
+  const badInput = new Set([...badChosen].filter((i) => chosen[i] && known(chosen[i])).map((i) => chosen[i].problem_index));
+  const chosenInput = new Set(chosen.filter(known).map((e) => e.problem_index));
 
   const spans = events.map((e) => [minutes(e.start), minutes(e.end)]);
-  const extra = chosen.map((e) => [minutes(e.start), minutes(e.end)]).filter(([s, e]) => s < e);
+  const extra = chosen.map(spanOf).filter(([s, e]) => s < e);
   const all = [...spans, ...extra];
   const t0 = Math.floor(Math.min(...all.map((s) => s[0])) / 60) * 60;
   let t1 = Math.max(t0 + 120, Math.ceil(Math.max(...all.map((s) => s[1])) / 60) * 60);
@@ -284,7 +269,7 @@ function render() {
   // Extent of a drawn box in minutes: the box, plus its name beside it when the name does not fit inside.
   let perMin;
   const extent = (e, label) => {
-    const s = minutes(e.start), t = minutes(e.end), px = label.length * CHAR + 10;
+    const [s, t] = spanOf(e), px = label.length * CHAR + 10;
     return [s, (t - s) * perMin >= px ? t : t + (px + 4) / perMin];
   };
   const optimal = state.optimal ? state.optimal.schedule : [];
@@ -298,11 +283,10 @@ function render() {
   drawn = events.map((e) => extent(e, labelText(e, prio.has(e.name), false)));
   const x = (m) => LEFT + (m - t0) * perMin;
   const [lane, nLanes] = lanes(drawn);
-  const chosenOk = chosen.map((e) => minutes(e.start) < minutes(e.end));
+  const chosenOk = chosen.map((e) => e.start_min < e.end_min);
   const chosenDrawn = chosen.map((e, i) => {
     if (!chosenOk[i]) return [0, 0];
-    const known = inputIndex.has(key(e));
-    return extent(e, labelText(e, known && prio.has(e.name), !known));
+    return extent(e, labelText(e, known(e) && prio.has(e.name), !known(e)));
   });
   const [chosenLane, nChosen] = lanes(chosenDrawn);
   const [optimalLane, nOptimal] = lanes(optimal.map((e) => extent(e, labelText(e, prio.has(e.name), false))));
@@ -340,11 +324,11 @@ function render() {
   chosen.forEach((e, i) => {
     if (!chosenOk[i]) return;
     const cls = ["chosen"];
-    const known = inputIndex.has(key(e));
-    if (known && prio.has(e.name)) cls.push("priority");
-    if (!known || unknownChosen.has(i)) cls.push("unknown");
+    const isPrio = known(e) && prio.has(e.name);
+    if (isPrio) cls.push("priority");
+    if (!known(e) || unknownChosen.has(i)) cls.push("unknown");
     if (badChosen.has(i)) cls.push("overlapping");
-    const g = box(svg, cls.join(" "), e, x, chosenTop + chosenLane[i] * (ROW + GAP), known && prio.has(e.name), !known, Infinity);
+    const g = box(svg, cls.join(" "), e, x, chosenTop + chosenLane[i] * (ROW + GAP), isPrio, !known(e), Infinity);
     g.dataset.position = String(i);
   });
   for (const [s, t] of clashes) {
@@ -367,7 +351,8 @@ function labelText(e, isPrio, unknown) {
 // One event box; its name inside when it fits, else beside it when `room` (px) allows, else cut short.
 function box(svg, cls, e, x, y, isPrio, unknown, room) {
   const g = el("g", { class: cls }, svg);
-  const x0 = x(minutes(e.start)), w = Math.max(3, x(minutes(e.end)) - x0);
+  const [s, t] = spanOf(e);
+  const x0 = x(s), w = Math.max(3, x(t) - x0);
   el("rect", { x: x0, y, width: w, height: ROW, rx: 5 }, g);
   el("title", {}, g).textContent = `${e.name} ${e.start}–${e.end}${isPrio ? " (priority ×2)" : ""}${unknown ? " — not an input event" : ""}`;
   const label = labelText(e, isPrio, unknown);
@@ -389,11 +374,19 @@ function box(svg, cls, e, x, y, isPrio, unknown, room) {
   return g;
 }
 
+// A click adds or removes an input event. It edits what the completion holds now, as the service read
+// it: the completion is scored first when it changed since the last score. Clicks queue up, so two quick
+// ones both count.
 function toggle(i) {
-  // Start from the events the completion holds now, so clicking edits what is written.
-  const chosen = parseSchedule($("completion").value, $("profile").value);
-  const index = new Map(state.problem.events.map((e, k) => [`${e.name}\u0000${e.start}\u0000${e.end}`, k]));
-  const set = new Set(chosen.map((e) => index.get(`${e.name}\u0000${e.start}\u0000${e.end}`)).filter((k) => k !== undefined));
+  state.edits = state.edits.then(() => applyToggle(i)).catch((err) => banner(err.message));
+  return state.edits;
+}
+
+async function applyToggle(i) {
+  if (state.scoredCompletion !== $("completion").value || !state.result) await score();
+  const read = state.result && state.result.events && state.scoredCompletion === $("completion").value
+    ? state.result.events : [];
+  const set = new Set(read.filter((e) => e.problem_index !== null).map((e) => e.problem_index));
   if (set.has(i)) set.delete(i); else set.add(i);
   state.selected = set;
   $("completion").value = set.size ? completionFor([...set].map((k) => state.problem.events[k])) : "";
@@ -446,7 +439,7 @@ async function start() {
   }));
   $("completion").addEventListener("input", () => { render(); scoreSoon(); });
   $("profile").addEventListener("change", () => { render(); score(); });
-  $("btn-score").addEventListener("click", guard(score));
+  $("btn-score").addEventListener("click", guard(async () => { await state.edits; await score(); }));
   $("btn-clear").addEventListener("click", () => { $("completion").value = ""; state.selected = new Set(); render(); scoreSoon(); });
   $("btn-optimal").addEventListener("click", guard(async () => {
     if (!state.optimal) return;

@@ -17,7 +17,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from env_server.scoring.index import index_problem
-from env_server.scoring.profiles import PROFILES, REWARD_VERSION, score_completion
+from env_server.scoring.profiles import PROFILES, REWARD_VERSION, read_events, score_completion
 from env_server.task.generator import PRESETS, generate_problem
 from env_server.task.problems import solve
 from shared_schema import Event, Problem
@@ -98,7 +98,7 @@ def core_results() -> list[tuple[str, dict[str, Any]]]:
         index = index_problem(p, p.optimal_score)
         for name in ("default", "original"):
             r = score_completion(text, index, PROFILES[name], max_chars)
-            out.append((name, r.model_dump(mode="json")))
+            out.append((name, r.model_dump(mode="json", exclude={"events"})))  # the reward, not the reading
     return out
 
 
@@ -145,6 +145,12 @@ def test_http_results_equal_the_core(client: TestClient) -> None:
         assert r.status_code == 200, r.text
         assert r.json()["reward_version"] == REWARD_VERSION
         expected = [
-            score_completion(t, index_problem(p), PROFILES[name]).model_dump(mode="json") for p, t in kept
+            score_completion(t, index_problem(p), PROFILES[name]).model_dump(mode="json", exclude={"events"})
+            for p, t in kept
         ]
         assert [canonical(x) for x in r.json()["results"]] == [canonical(x) for x in expected]
+        # With `return_events`: the same results, each with the events the profile read.
+        read = client.post("/v1/score", json={"profile": name, "items": items, "return_events": True}).json()
+        events = [read_events(t, index_problem(p), PROFILES[name]) for p, t in kept]
+        assert [x.pop("events") for x in read["results"]] == events
+        assert [canonical(x) for x in read["results"]] == [canonical(x) for x in expected]

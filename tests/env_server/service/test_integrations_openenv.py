@@ -43,6 +43,10 @@ def test_reset_then_step_equals_v1_score(client: TestClient) -> None:
         assert step.done is True
         assert step.reward == _v1_reward(client, obs.problem_id, completion)
         assert step.observation.result is not None and step.observation.result.reward == step.reward
+        body = {"return_events": True, "items": [{"problem_id": obs.problem_id, "completion": completion}]}
+        read = client.post("/v1/score", json=body).json()["results"][0]["events"]
+        assert step.observation.result.events is not None  # a step always says what it read
+        assert [e.model_dump() for e in step.observation.result.events] == read
 
 
 @pytest.mark.parametrize(

@@ -55,6 +55,8 @@ def test_the_page_calls_only_the_public_api(client: TestClient) -> None:
     called = {p.split("?")[0].split("`")[0] for p in _api_paths(js)}
     assert called == {"/v1/info", "/v1/problems", "/v1/solve", "/v1/score"}
     assert "Authorization" in js and "Bearer " in js  # a pasted key is sent as a bearer token
+    # The page draws the events the service read (`return_events`); it has no answer parser of its own.
+    assert "return_events: true" in js and "<name>" not in js.replace("<name>${e.name}</name>", "")
 
 
 def _api_paths(js: str) -> list[str]:
@@ -193,6 +195,8 @@ def test_pick_a_problem_score_the_optimum_and_a_broken_answer(
 
 
 def test_paste_a_problem_and_an_invented_event(browser: Any, live_server: LiveServer) -> None:
+    from selenium.webdriver.support.ui import Select
+
     browser.get(f"{live_server.url}/playground")
     _wait(browser, lambda d: len(_all(d, "#timeline g.event")) > 0)
     _by_id(browser, "tab-paste").click()
@@ -221,6 +225,20 @@ def test_paste_a_problem_and_an_invented_event(browser: Any, live_server: LiveSe
     assert [t for t, _ in shown["violations"]] == ["unknown_event"] and "Brunch" in shown["violations"][0][1]
     assert len(_all(browser, "#timeline g.chosen.unknown")) == 1
     assert len(_all(browser, "#timeline g.optimal")) == 2  # Design Review + Lunch
+
+    # A padded name: `default` trims it (a known event), `original` compares it as written (unknown). The
+    # page draws each profile's own reading, as the service returned it.
+    padded = completion.replace("<name>Design Review</name>", "<name> Design Review </name>")
+    _set(browser, "completion", padded)
+    _by_id(browser, "btn-score").click()
+    assert _scored(browser)["verdict"] == "unknown_event"
+    assert (
+        len(_all(browser, "#timeline g.chosen")) == 2
+        and len(_all(browser, "#timeline g.chosen.unknown")) == 1
+    )
+    Select(_by_id(browser, "profile")).select_by_value("original")
+    _wait(browser, lambda d: len(_all(d, "#timeline g.chosen.unknown")) == 2)
+    assert _by_id(browser, "result").get_attribute("data-state") == "done"
 
 
 def _set(driver: Any, element_id: str, text: str) -> None:

@@ -80,6 +80,12 @@ BODIES: list[Any] = [
     {"items": [{"problem_id": 5, "completion": "x"}]},
     {"items": "x"},
     {"profile": 3, "items": [ITEM]},
+    {"return_events": True, "items": [ITEM, {"problem_id": "nope", "completion": GOLD}]},
+    {"return_events": True, "profile": "original", "items": [ITEM, {"problem": WIRE, "completion": GOLD}]},
+    {"return_events": False, "items": [ITEM]},
+    {"return_events": 1, "items": [ITEM]},  # a strict boolean: 1 is a 422 on both paths
+    {"return_events": "true", "items": [ITEM]},
+    {"return_events": None, "items": [ITEM]},
     [ITEM],
     "x",
     None,
@@ -174,6 +180,7 @@ KEYS = [
     "start",
     "end",
     "profile",
+    "return_events",
 ]
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(), st.text(max_size=12),
@@ -186,7 +193,8 @@ values = st.recursive(
 )
 near_valid = st.fixed_dictionaries(
     {"items": st.lists(st.sampled_from([ITEM, {"problem_id": "train-000002", "completion": GOLD}]) | values, min_size=0, max_size=3)},
-    optional={"profile": st.sampled_from(["default", "original"]) | values},
+    optional={"profile": st.sampled_from(["default", "original"]) | values,
+              "return_events": st.booleans() | values},
 )  # fmt: skip
 
 

@@ -1,5 +1,5 @@
-"""Timelines in reports: the drawing's reading of a completion matches the service's, every verdict gets
-its pictures, and `compare` draws the same problems for every run."""
+"""Timelines in reports: lanes draw the events the service read (no parsing here), every verdict gets its
+pictures, and `compare` draws the same problems for every run."""
 
 from __future__ import annotations
 
@@ -8,18 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import typer
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from env_server.scoring.parsing import parse_published, parse_strict
-from env_server.task.generator import PRESETS, generate_split
-from env_server.task.problems import gold_completion
+from env_server.scoring.index import index_problem
+from env_server.scoring.profiles import PROFILES, score_and_read
+from shared_schema import ProblemSpec, ScoreResult
 from trainer.evaluation.commands import register
 from trainer.evaluation.records import ResultRow
-from trainer.evaluation.timeline import Lane, draw, extract_schedule, pick_shared, sample
+from trainer.evaluation.timeline import Lane, draw, optima_from_solver, pick_shared, sample
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -30,38 +27,8 @@ def _app() -> typer.Typer:
     return app
 
 
-def _triples(events: Any) -> list[tuple[str, str, str]]:
-    return [(e.name, e.start, e.end) for e in events]
-
-
-FRAGMENTS = [
-    "<think>", "</think>", "<schedule>", "</schedule>", "<event>", "</event>", "<name>", "</name>",
-    "<start>", "</start>", "<end>", "</end>", "09:00", "10:3", "١٢:٣٠", " Lunch ", "Gym", "\n", " ", "x",
-    "<event><name>A</name><start>09:00</start><end>10:00</end></event>",
-    "<event> <name> B </name>\n<start>11:00</start> <end>12:00</end> </event>",
-]  # fmt: skip
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from(FRAGMENTS), max_size=30))
-def test_the_drawing_reads_completions_as_the_service_does(parts: list[str]) -> None:
-    text = "".join(parts)
-    assert _triples(extract_schedule(text, "default")) == _triples(parse_strict(text).events)
-    assert _triples(extract_schedule(text, "original")) == _triples(parse_published(text).events)
-
-
-def test_gold_answers_read_back_as_the_optimum() -> None:
-    for problem in generate_split(3, "test", 20, PRESETS["hard"], "hard"):
-        text = gold_completion(problem)
-        assert _triples(extract_schedule(text)) == _triples(parse_strict(text).events)
-        assert len(extract_schedule(text)) >= 2
-
-
-def _answers(url: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """One served problem and four answers to it: valid, overlapping, invented, unformatted."""
-    problem = httpx.get(f"{url}/v1/problems/test-000001", timeout=10).json()
-    spec = {"events": problem["events"], "priorities": problem["priorities"]}
-    gold = httpx.post(f"{url}/v1/solve", json={"problem": spec}, timeout=10).json()["completion"]
+def _pair(problem: dict[str, Any]) -> list[dict[str, str]]:
+    """The problem's first overlapping pair of events, in time order."""
     ev = problem["events"]
     pair = next(
         (a, b)
@@ -69,7 +36,15 @@ def _answers(url: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         for b in ev[i + 1 :]
         if a["start"] < b["end"] and b["start"] < a["end"]
     )
-    first, second = sorted(pair, key=lambda e: e["start"])
+    return sorted(pair, key=lambda e: e["start"])
+
+
+def _answers(url: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One served problem and four answers to it: valid, overlapping, invented, unformatted."""
+    problem = httpx.get(f"{url}/v1/problems/test-000001", timeout=10).json()
+    spec = {"events": problem["events"], "priorities": problem["priorities"]}
+    gold = httpx.post(f"{url}/v1/solve", json={"problem": spec}, timeout=10).json()["completion"]
+    first, second = _pair(problem)
 
     def answer(events: list[dict[str, str]]) -> str:
         body = "".join(
@@ -106,9 +81,11 @@ def test_rescore_draws_each_verdict_and_compare_draws_every_run(live_server: Any
     scored = [
         ResultRow.model_validate_json(line) for line in (out / "results.jsonl").read_text().splitlines()
     ]
+    assert all(r.events is not None for r in scored)  # evaluation asks the service for its reading
     overlap, unknown = Lane.of("m", scored[1]), Lane.of("m", scored[2])
     assert overlap.overlapping == {0, 1} and len(overlap.clashes) == 1 and not overlap.unknown
-    assert unknown.unknown == {1} and not unknown.overlapping
+    assert [e.name for e in overlap.events] == [e["name"] for e in _pair(problem)]
+    assert unknown.unknown == {1} and not unknown.overlapping and unknown.events[1].name == "Nap"
     assert Lane.of("m", scored[3]).events == []
 
     # compare: the same problem once per run, optimum from the service (these runs have no solver reference).
@@ -138,15 +115,50 @@ def test_sampling_and_shared_problems() -> None:
     assert pick_shared([rows, other], 2) == ["b", "a"]  # verdicts differ on b: it comes first
 
 
+def _scored(problem: dict[str, Any], completion: str, profile: str = "default") -> ResultRow:
+    """A row scored in-process as `/v1/score` with `return_events` scores it."""
+    spec = ProblemSpec.model_validate(problem)
+    result = ScoreResult.model_validate(score_and_read(completion, index_problem(spec), PROFILES[profile]))
+    return ResultRow(
+        problem_id="p", problem=problem, completion=completion, verdict=result.verdict,
+        reward=result.reward, violations=result.violations, events=result.events,
+    )  # fmt: skip
+
+
 def test_draw_without_optimum_and_with_impossible_times(tmp_path: Path) -> None:
     problem = {"events": [{"name": "A", "start": "09:00", "end": "10:00"}], "priorities": ["A"]}
-    row = ResultRow(problem_id="p", problem=problem, verdict="unknown_event", completion=(
+    row = _scored(problem, (
         "<think>t</think><schedule><event><name>A</name><start>09:00</start><end>10:00</end></event>"
         "<event><name>Z</name><start>99:99</start><end>10:00</end></event></schedule>"))  # fmt: skip
-    path = draw(problem, [Lane.of("m", row)], None, tmp_path / "t.png", "title")
+    lane = Lane.of("m", row)
+    assert lane.spans == [(540, 600), (6039, 600)] and lane.unknown == {1}
+    path = draw(problem, [lane], None, tmp_path / "t.png", "title")
     assert path.read_bytes()[:8] == PNG
 
 
-@pytest.mark.parametrize("profile", ["default", "original"])
-def test_no_schedule_block(profile: str) -> None:
-    assert extract_schedule("nothing here", profile) == []
+def test_original_profile_lanes_use_its_reading() -> None:
+    """`original` reads events anywhere, names as written and any Unicode digit: the lane is its reading."""
+    problem = {"events": [{"name": "A", "start": "09:00", "end": "10:00"},
+                          {"name": "B", "start": "09:30", "end": "11:00"}], "priorities": []}  # fmt: skip
+    text = (
+        "<event><name>A</name><start>09:00</start><end>10:00</end></event> then "
+        "<event><name> B </name><start>٠٩:٣٠</start><end>11:00</end></event>"
+    )
+    lane = Lane.of("m", _scored(problem, text, "original"))
+    assert [e.name for e in lane.events] == ["A", " B "] and lane.spans == [(540, 600), (570, 660)]
+    assert lane.unknown == {1}  # " B " at ٠٩:٣٠ is not the problem's B
+    assert Lane.of("m", _scored(problem, text)).events == []  # `default` needs a <schedule> block
+
+
+def test_rows_scored_before_events_were_recorded_draw_as_not_read(tmp_path: Path) -> None:
+    problem = {"events": [{"name": "A", "start": "09:00", "end": "10:00"}], "priorities": []}
+    old = ResultRow(problem_id="p", problem=problem, completion="<schedule>…</schedule>", verdict="valid",
+                    score_ratio=1.0, reward=100.0)  # fmt: skip
+    lane = Lane.of("m", old)
+    assert lane.events == [] and lane.note.endswith("not read")
+    assert draw(problem, [lane], None, tmp_path / "t.png", "t").read_bytes()[:8] == PNG
+    assert optima_from_solver([old]) == {}  # nothing read, nothing claimed optimal
+    gold = _scored(problem, "<think>t</think><schedule><event><name>A</name><start>09:00</start>"
+                            "<end>10:00</end></event></schedule>")  # fmt: skip
+    gold = gold.model_copy(update={"score_ratio": 1.0, "verdict": "valid"})
+    assert [e.name for e in optima_from_solver([gold])["p"]] == ["A"]
