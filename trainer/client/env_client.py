@@ -60,7 +60,8 @@ class HTTPClient(Protocol):
 
     base_url: Any
 
-    def request(self, method: str, url: str, **kwargs: Any) -> Any: ...
+    @property
+    def request(self) -> Callable[..., httpx.Response]: ...  # (method, url, **httpx's keyword arguments)
 
     def close(self) -> None: ...
 

@@ -298,8 +298,8 @@ def compare_cmd(
         console.print(f"[yellow]warning:[/yellow] runs used different problems: {', '.join(sorted(sources))}")
     paired = paired_against_first(run_dirs, summaries) if paired_bootstrap_ci else []
     _print(summaries, write_report(summaries, output_dir, title, drawn, paired))
-    for first, run, d in paired:
-        console.print(f"{run} vs {first}: {d.text()}")
+    for first, run, diff in paired:
+        console.print(f"{run} vs {first}: {diff.text()}")
 
 
 def paired_against_first(

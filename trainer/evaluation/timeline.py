@@ -122,7 +122,7 @@ def draw(
         s, t = read[e] if e in read else (_minutes(e.start), _minutes(e.end))
         return (s, t) if s is not None and t is not None and s < t else None
 
-    drawn = [s for e in [*events, *(x for lane in lanes for x in lane.events)] if (s := span(e))]
+    drawn = [sp for e in [*events, *(x for lane in lanes for x in lane.events)] if (sp := span(e))]
     t0 = min((s for s, _ in drawn), default=0) // 60 * 60
     t1 = max(t0 + 120, -(-max((t for _, t in drawn), default=t0 + 120) // 60) * 60)
     width_in = 12.0
@@ -154,13 +154,12 @@ def draw(
     rows.append(("problem", y))
     y += n + 0.6
     for lane in lanes:
-        unknown = lane.unknown
         valid = [i for i, e in enumerate(lane.events) if span(e)]
-        sub, m = _pack([extent(lane.events[i], i in unknown) for i in valid])
+        sub, m = _pack([extent(lane.events[i], i in lane.unknown) for i in valid])
         for i, k in zip(valid, sub, strict=True):
             e = lane.events[i]
             style = "overlap" if i in lane.overlapping else "priority" if e.name in prio else "event"
-            boxes.append((y + k, e, style, i in unknown))
+            boxes.append((y + k, e, style, i in lane.unknown))
         shades += [(y, m, s, t) for s, t in lane.clashes]
         rows.append((f"{lane.label}\n{lane.note}" if lane.note else lane.label, y))
         if not lane.events:

@@ -28,7 +28,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -187,7 +187,10 @@ def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
-def _timed(timings: dict[str, float], key: str, fn: Callable[[], Any]) -> Any:
+T = TypeVar("T")
+
+
+def _timed(timings: dict[str, float], key: str, fn: Callable[[], T]) -> T:
     started = time.monotonic()
     result = fn()
     timings[key] = round(timings.get(key, 0.0) + time.monotonic() - started, 1)

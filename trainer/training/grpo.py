@@ -145,7 +145,11 @@ def resume_path(value: str | None, output_dir: str) -> str | None:
     if value.lower() in ("last", "true"):
         from transformers.trainer_utils import get_last_checkpoint
 
-        found = get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
+        found: str | None = (
+            get_last_checkpoint(output_dir)  # type: ignore[no-untyped-call]  # transformers leaves it untyped
+            if Path(output_dir).is_dir()
+            else None
+        )
         if found is None:
             raise FileNotFoundError(f"no checkpoint-* folder in {output_dir} to resume from")
         return str(found)
@@ -168,7 +172,8 @@ def run(
     `GRPOTrainer` as they are (e.g. TRL's `rollout_func` for custom generation).
     """
     import torch
-    from trl import GRPOTrainer, get_peft_config
+    from trl.trainer.grpo_trainer import GRPOTrainer, RewardFunc
+    from trl.trainer.utils import get_peft_config
 
     client = EnvClient.from_url(
         script_args.env_url,
@@ -224,7 +229,7 @@ def run(
 
     trainer = GRPOTrainer(
         model=model_path,
-        reward_funcs=scorer.reward_funcs(),
+        reward_funcs=list[RewardFunc](scorer.reward_funcs()),
         args=training_args,
         train_dataset=dataset,
         peft_config=get_peft_config(model_args),
@@ -254,9 +259,13 @@ def run(
 
 def parse(argv: Sequence[str] | None = None) -> tuple[Any, Any, Any]:
     """`--config FILE.yaml` plus overrides → (EnvScriptArguments, GRPOConfig, ModelConfig)."""
-    from trl import GRPOConfig, ModelConfig, TrlParser
+    from trl.scripts._hf_argparser import DataClassType
+    from trl.scripts.utils import TrlParser
+    from trl.trainer.grpo_config import GRPOConfig
+    from trl.trainer.model_config import ModelConfig
 
-    parser = TrlParser((EnvScriptArguments, GRPOConfig, ModelConfig), prog="sched-train train")
+    types = [DataClassType(t) for t in (EnvScriptArguments, GRPOConfig, ModelConfig)]  # TRL's own annotation
+    parser = TrlParser(types, prog="sched-train train")
     script_args, training_args, model_args = parser.parse_args_and_config(args=argv)
     return script_args, training_args, model_args
 

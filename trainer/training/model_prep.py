@@ -73,7 +73,7 @@ def prepare_smollm2(cache_dir: Path | None = None, force: bool = False) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=SMOLLM2_GGUF)
     model = AutoModelForCausalLM.from_pretrained(source, gguf_file=SMOLLM2_GGUF)
     # The weights are already de-quantised; drop the GGUF marker so `save_pretrained` writes them.
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]  # transformers types it as never None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     target.parent.mkdir(parents=True, exist_ok=True)

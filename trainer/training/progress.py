@@ -45,7 +45,7 @@ def sft_line(logs: dict[str, Any]) -> str:
     return " | ".join(parts)
 
 
-class StepPrinter(TrainerCallback):  # type: ignore[misc]
+class StepPrinter(TrainerCallback):
     """Print `PHASE step i/N | … | s/step` at every logging step (main process only)."""
 
     def __init__(

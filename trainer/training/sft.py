@@ -94,7 +94,8 @@ def run_sft(
     `remove_callbacks` are transformers callback classes to take off (e.g. the default printer, when a
     caller prints its own progress).
     """
-    from trl import SFTTrainer, get_peft_config
+    from trl.trainer.sft_trainer import SFTTrainer
+    from trl.trainer.utils import get_peft_config
 
     with EnvClient.from_url(script_args.env_url, timeout=script_args.env_timeout) as client:
         health = client.wait_until_healthy(timeout=script_args.env_health_timeout)
@@ -130,7 +131,8 @@ def run_sft(
     trainer.train(resume_from_checkpoint=_resume(training_args))
     trainer.save_model(training_args.output_dir)
     if trainer.accelerator.is_main_process:
-        trainer.processing_class.save_pretrained(training_args.output_dir)
+        if trainer.processing_class is not None:  # SFTTrainer loads the model's tokenizer when given none
+            trainer.processing_class.save_pretrained(training_args.output_dir)
         write_card(
             training_args.output_dir,
             prompt_style=script_args.prompt_style,
@@ -151,9 +153,13 @@ def _resume(training_args: Any) -> str | None:
 
 def parse(argv: Sequence[str] | None = None) -> tuple[Any, Any, Any]:
     """`--config FILE.yaml` plus overrides → (EnvSFTArguments, SFTConfig, ModelConfig)."""
-    from trl import ModelConfig, SFTConfig, TrlParser
+    from trl.scripts._hf_argparser import DataClassType
+    from trl.scripts.utils import TrlParser
+    from trl.trainer.model_config import ModelConfig
+    from trl.trainer.sft_config import SFTConfig
 
-    parser = TrlParser((EnvSFTArguments, SFTConfig, ModelConfig), prog="sched-train sft")
+    types = [DataClassType(t) for t in (EnvSFTArguments, SFTConfig, ModelConfig)]  # TRL's own annotation
+    parser = TrlParser(types, prog="sched-train sft")
     script_args, training_args, model_args = parser.parse_args_and_config(args=argv)
     return script_args, training_args, model_args
 

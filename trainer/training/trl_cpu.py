@@ -70,7 +70,7 @@ def compact_lm_head_on_cpu() -> bool:
         log.info("TRL's fused LM head has changed; it scores every position on a CPU (slower, same result)")
         return False
     _ORIGINAL["predicate"] = original
-    trl_utils._use_triton = _compact_predicate(original)
+    setattr(trl_utils, "_use_triton", _compact_predicate(original))  # noqa: B010  # private: TRL exports no type
     return True
 
 
@@ -80,7 +80,7 @@ def restore() -> None:
 
     original = _ORIGINAL.pop("predicate", None)
     if original is not None:
-        trl_utils._use_triton = original
+        setattr(trl_utils, "_use_triton", original)  # noqa: B010  # as above
 
 
 @cache
@@ -136,7 +136,7 @@ def memory_release_callback(headroom: int | None = None) -> Any:
 
     limit = default_headroom() if headroom is None else headroom
 
-    class ReleaseFreedMemory(TrainerCallback):  # type: ignore[misc]
+    class ReleaseFreedMemory(TrainerCallback):
         def __init__(self) -> None:
             self.floor: int | None = None
             self.releases = 0
