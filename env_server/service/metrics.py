@@ -10,6 +10,10 @@ Several uvicorn workers: each worker is a process with its own counters. `sched-
 (N > 1) points prometheus_client's multiprocess mode at a fresh directory (`PROMETHEUS_MULTIPROC_DIR`,
 the library's own variable, set before the workers start) and `/metrics` then sums every worker's
 files, so whichever worker answers the scrape reports the whole service. See docs/operations.md.
+
+The metrics themselves are prometheus_client's; only the middleware is ours, because one pass over each
+request also sets its id and writes its access-log line, which an instrumentation library would leave to
+two more middlewares. It costs 7–9 µs per request (`bench/metrics_overhead.py`; docs/operations.md).
 """
 
 from __future__ import annotations

@@ -8,6 +8,11 @@ whose own retries (`EnvClient`'s backoff) take over. Being a transport, it leave
 `EnvClient.from_url("http://a:8000,http://b:8000")` builds an `httpx.Client` with it.
 
 Every request of this API is safe to resend (`/v1/score` is a pure function of its body).
+
+Why not the standard way, a load balancer in front of the replicas: there often is none between a
+training job and the environment machines it was given (a cluster's nodes, a second GPU box), and
+httpx can name only one host per client. Where a balancer exists, give its one URL and this transport is
+not used.
 """
 
 from __future__ import annotations
