@@ -5,7 +5,7 @@
 - A connection carries at most `keep_alive_requests` requests (0, the default: no limit); the last one's
   answer says `Connection: close` and the client reconnects, as with nginx's `keepalive_requests`: for
   long-lived clients behind a connection-level balancer. It does not balance the workers of one service
-  (docs/security.md, docs/benchmarks.md "Sixth pass").
+  (docs/security.md, docs/history.md "Sixth pass").
 - Several workers: each runs on `env_server.runtime.balance`'s event loop, which balances connections
   between them (least connections at accept) unless `balance_connections` is off.
 - A request's headers must arrive within `header_timeout` seconds of its first byte (or of the connection
