@@ -1,11 +1,10 @@
 """The scoring core, compiled: `python -m env_server.scoring.native` builds it in place.
 
-`parsing`, `checks` and `rewards` are plain, fully typed Python. mypyc compiles each into a C extension
+`parsing`, `checks` and `profiles` are plain, fully typed Python. mypyc compiles each into a C extension
 next to its source (`env_server/scoring/parsing.cpython-311-x86_64-linux-gnu.so`, …), which Python imports in
 preference to the `.py`. The results are the same bit for bit (the reward digest, the property test
 against the published code and gold = 100 run on whichever is loaded, and the digest also on a copy of
-the sources without the extensions); the compiled core scores about 1.3× as fast, and a batch of 64
-over HTTP about 1.2× (docs/benchmarks.md).
+the sources without the extensions); how much faster the compiled core scores is in docs/benchmarks.md.
 
 The `default` profile's scoring is also written in C (`_core.c`, built here with setuptools into
 `env_server/scoring/_core…so`): its parser, the analysis and violation search both profiles share, and

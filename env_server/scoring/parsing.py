@@ -148,9 +148,9 @@ def strict_format_ok(text: str) -> bool:
 def parse_strict_reference(text: str) -> Parsed:
     """The `default` profile's reading: events of the last schedule block, names trimmed.
 
-    The specification of `parse_strict`, which is this function written in C (`_core.c`, about 3.5×
-    as fast) when `python -m env_server.scoring.native` built it, and this function otherwise. Both give the
-    same `Parsed` for every string (tests/env_server/scoring/test_core_c.py)."""
+    The specification of `parse_strict`, which is this function written in C (`_core.c`) when
+    `python -m env_server.scoring.native` built it, and this function otherwise. Both give the same
+    `Parsed` for every string (tests/env_server/scoring/test_core_c.py)."""
     close = text.rfind(CLOSE)
     open_ = text.rfind(OPEN, 0, close) if close >= 0 else -1
     if open_ < 0:

@@ -4,10 +4,9 @@ The learning pipeline of `make learn` (docs/learning.md), shrunk to fit a coffee
 starts in the background, the embedded SmolLM2-135M-Instruct answers 8 held-out test problems, a short
 cold-start SFT on 80 of the solver's traced answers starts teaching it the method, 2 GRPO steps
 (4 completions of one problem each, temperature 0.7, rewards from the service) continue it, and the same
-8 problems are answered again. Measured here (351–486 s in four runs, the model conversion
-included): after SFT the answers earn about 40 of 100 points (base: 0); GRPO step 1 earns 10.0 ± 14.1,
-step 2 28.9 ± 37.8. It prints a line per training step and ends with the before/after table. Everything
-goes to `runs/demo`; `make learn` is the full-size run (100 test problems; about 51 minutes here).
+8 problems are answered again. It prints a line per training step and ends with the before/after table
+(what it measured last, and how long it took: docs/learning.md). Everything goes to `runs/demo`; `make
+learn` is the full-size run (100 test problems).
 
     python -m trainer.pipelines.demo [--output_dir runs/demo]
 """
