@@ -184,12 +184,19 @@ def score(
     return score_reference(completion, problem, profile, max_chars)
 
 
+def _analysed(
+    completion: str, problem: ProblemIndex, profile: Profile, max_chars: int | None
+) -> tuple[Analysis, bool]:
+    """The profile's reading of the first `max_chars` characters, analysed; and whether it was cut."""
+    truncated = max_chars is not None and len(completion) > max_chars
+    return analyse(profile.parse(completion[:max_chars] if truncated else completion), problem), truncated
+
+
 def score_reference(
     completion: str, problem: ProblemIndex, profile: Profile, max_chars: int | None = None
 ) -> WireResult:
     """`score` in Python, for every profile: parse, analyse, the profile's components, the verdict."""
-    truncated = max_chars is not None and len(completion) > max_chars
-    a = analyse(profile.parse(completion[:max_chars] if truncated else completion), problem)
+    a, truncated = _analysed(completion, problem, profile, max_chars)
     components = {}
     for name, weight, fn in profile.terms:
         components[name] = weight * fn(a, problem)
@@ -219,14 +226,13 @@ def score_reference(
 def read_events(
     completion: str, problem: ProblemIndex, profile: Profile, max_chars: int | None = None
 ) -> list[WireEvent]:
-    """The events `profile` reads from `completion`, in order, as `score` reads them (the same parser, on
-    the same first `max_chars` characters), each with its position in the problem's events (None when
-    it is not one of them): position i here is position i in the violations' `indices`. Wire dicts of
+    """The events `profile` reads from `completion`, in order, as `score_reference` reads them (the same
+    `_analysed` reading), each with its position in the problem's events (None when it is not one of
+    them): position i here is position i in the violations' `indices`. Wire dicts of
     `shared_schema.ReadEvent`."""
-    text = completion[:max_chars] if max_chars is not None and len(completion) > max_chars else completion
-    parsed = profile.parse(text)
-    matches = analyse(parsed, problem).matches  # the match scoring made: exact (name, start, end)
-    rows = zip(parsed.keys, parsed.starts, parsed.ends, matches, strict=True)
+    a, _ = _analysed(completion, problem, profile, max_chars)
+    p = a.parsed
+    rows = zip(p.keys, p.starts, p.ends, a.matches, strict=True)
     return [
         {"name": n, "start": s, "end": e, "start_min": a, "end_min": b, "problem_index": m}
         for (n, s, e), a, b, m in rows

@@ -278,7 +278,7 @@ class EnvClient:
         """Score a batch in one request; results come back in order. `return_events`: each result also
         carries the events the service read from its completion (`ScoreResult.events`)."""
         req = ScoreRequest(profile=profile, items=list(items), return_events=return_events)
-        content = req.model_dump_json(exclude_none=True, exclude_defaults=True)  # an old server knows this
+        content = req.model_dump_json(exclude_none=True, exclude_defaults=True)  # as before unless asked
         response = self._request(
             "POST", "/v1/score", content=content, headers={"content-type": "application/json"}
         )

@@ -32,9 +32,7 @@ COLORS = {
 }
 
 
-def drawn_events(events: Sequence[ReadEvent]) -> list[ScheduledEvent]:
-    """Read events as the boxes `draw` takes (name and times as written)."""
-    return [ScheduledEvent(name=e.name, start=e.start, end=e.end) for e in events]
+Drawn = ScheduledEvent | ReadEvent  # the problem's and the optimum's events, or an answer's as read
 
 
 def _minutes(hhmm: str) -> int | None:
@@ -50,20 +48,26 @@ class Lane:
     """One answer drawn on a problem's timeline: its events and what the service said about them."""
 
     label: str
-    events: list[ScheduledEvent]
-    spans: list[tuple[int, int]] = field(default_factory=list)  # (start, end) of each, as the service read it
+    events: list[ReadEvent]
     overlapping: set[int] = field(default_factory=set)
-    unknown: set[int] = field(default_factory=set)
     clashes: list[tuple[int, int]] = field(default_factory=list)
     note: str = ""
+
+    @property
+    def spans(self) -> list[tuple[int, int]]:
+        """(start, end) of each event in minutes, as the service read them."""
+        return [(e.start_min, e.end_min) for e in self.events]
+
+    @property
+    def unknown(self) -> set[int]:
+        """Positions of the events that are not the problem's."""
+        return {i for i, e in enumerate(self.events) if e.problem_index is None}
 
     @classmethod
     def of(cls, label: str, row: ResultRow) -> Lane:
         """The lane of a scored row, from the events the service read (`row.events`)."""
-        read = row.events or []
         note = _note(row) if row.events is not None or row.verdict is None else f"{_note(row)}; not read"
-        lane = cls(label, drawn_events(read), [(e.start_min, e.end_min) for e in read], note=note)
-        lane.unknown.update(i for i, e in enumerate(read) if e.problem_index is None)
+        lane = cls(label, list(row.events or []), note=note)
         for v in row.violations:
             _mark(lane, v)
         return lane
@@ -77,12 +81,10 @@ def _note(row: ResultRow) -> str:
 
 def _mark(lane: Lane, v: Violation) -> None:
     ok = [i for i in v.indices if 0 <= i < len(lane.events)]
-    if v.type == "unknown_event":
-        lane.unknown.update(ok)
-    elif v.type == "overlap" and len(ok) == 2:
+    if v.type == "overlap" and len(ok) == 2:  # unknown events: `Lane.unknown`, from the reading itself
         lane.overlapping.update(ok)
-        (sa, ea), (sb, eb) = (lane.spans[i] for i in ok)
-        lane.clashes.append((max(sa, sb), min(ea, eb)))
+        a, b = (lane.events[i] for i in ok)
+        lane.clashes.append((max(a.start_min, b.start_min), min(a.end_min, b.end_min)))
 
 
 def _pack(spans: Sequence[tuple[float, float]]) -> tuple[list[int], int]:
@@ -115,22 +117,22 @@ def draw(
 
     events = [ScheduledEvent(**e) for e in problem.get("events", [])]
     prio = set(problem.get("priorities", []))
-    read = {e: sp for lane in lanes for e, sp in zip(lane.events, lane.spans, strict=False)}
 
-    def span(e: ScheduledEvent) -> tuple[int, int] | None:
+    def span(e: Drawn) -> tuple[int, int] | None:
         """An answer's event as the service read it; the problem's and the optimum's (valid HH:MM) here."""
-        s, t = read[e] if e in read else (_minutes(e.start), _minutes(e.end))
+        s, t = (e.start_min, e.end_min) if isinstance(e, ReadEvent) else (_minutes(e.start), _minutes(e.end))
         return (s, t) if s is not None and t is not None and s < t else None
 
-    drawn = [sp for e in [*events, *(x for lane in lanes for x in lane.events)] if (sp := span(e))]
+    everything: list[Drawn] = [*events, *(x for lane in lanes for x in lane.events)]
+    drawn = [sp for e in everything if (sp := span(e))]
     t0 = min((s for s, _ in drawn), default=0) // 60 * 60
     t1 = max(t0 + 120, -(-max((t for _, t in drawn), default=t0 + 120) // 60) * 60)
     width_in = 12.0
 
-    def label_of(e: ScheduledEvent, unknown: bool = False) -> str:
+    def label_of(e: Drawn, unknown: bool = False) -> str:
         return ("★ " if e.name in prio and not unknown else "") + ("? " if unknown else "") + e.name
 
-    def extent(e: ScheduledEvent, unknown: bool = False) -> tuple[float, float]:
+    def extent(e: Drawn, unknown: bool = False) -> tuple[float, float]:
         s, t = span(e) or (0, 0)
         width = (len(label_of(e, unknown)) + 1) * per_char
         return s, (t if t - s > width else t + 3 + width)  # the name inside the box, or beside it
@@ -138,12 +140,12 @@ def draw(
     per_char = 0.0
     for _ in range(2):  # the axis grows (once) so that names near the end of the day fit too
         per_char = (t1 - t0) / (width_in * 0.8) * (7.5 * 0.7 / 72)  # minutes one 7.5-pt character takes
-        shown = [*events, *(optimum or []), *(x for lane in lanes for x in lane.events if span(x))]
+        shown: list[Drawn] = [*events, *(optimum or []), *(x for ln in lanes for x in ln.events if span(x))]
         widest = max((extent(e, True)[1] for e in shown), default=t1)
         t1 = max(t1, -(-int(widest + 4 * per_char) // 60) * 60)
 
     rows: list[tuple[str, float]] = []  # (tick label, y) of each group's first row
-    boxes: list[tuple[float, ScheduledEvent, str, bool]] = []  # (y, event, style, unknown)
+    boxes: list[tuple[float, Drawn, str, bool]] = []  # (y, event, style, unknown)
     shades: list[tuple[float, float, int, int]] = []  # (y top, height, start, end)
     y = 0.0
     ev_lane, n = _pack([extent(e) for e in events])
@@ -154,12 +156,13 @@ def draw(
     rows.append(("problem", y))
     y += n + 0.6
     for lane in lanes:
-        valid = [i for i, e in enumerate(lane.events) if span(e)]
-        sub, m = _pack([extent(lane.events[i], i in lane.unknown) for i in valid])
+        valid = [i for i, x in enumerate(lane.events) if span(x)]
+        unknown_at = lane.unknown
+        sub, m = _pack([extent(lane.events[i], i in unknown_at) for i in valid])
         for i, k in zip(valid, sub, strict=True):
-            e = lane.events[i]
-            style = "overlap" if i in lane.overlapping else "priority" if e.name in prio else "event"
-            boxes.append((y + k, e, style, i in lane.unknown))
+            x = lane.events[i]
+            style = "overlap" if i in lane.overlapping else "priority" if x.name in prio else "event"
+            boxes.append((y + k, x, style, i in unknown_at))
         shades += [(y, m, s, t) for s, t in lane.clashes]
         rows.append((f"{lane.label}\n{lane.note}" if lane.note else lane.label, y))
         if not lane.events:
@@ -309,7 +312,7 @@ def optima_from_solver(rows: Sequence[ResultRow]) -> dict[str, list[ScheduledEve
     """Optimal schedules from a solver run's answers (a reference run every eval writes), as the service
     read them; rows without `events` are left out."""
     return {
-        r.problem_id: drawn_events(r.events)
+        r.problem_id: [ScheduledEvent(name=e.name, start=e.start, end=e.end) for e in r.events]
         for r in rows
         if r.verdict == "valid" and r.score_ratio >= 1.0 - 1e-9 and r.events is not None
     }
