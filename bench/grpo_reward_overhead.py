@@ -97,7 +97,7 @@ def alternating_run(url: str, model: Path, out: Path, opts: argparse.Namespace) 
     _, training, _ = parse([
         "--env_url", url, "--output_dir", str(out), "--max_steps", str(opts.steps), "--bf16", "false",
         "--per_device_train_batch_size", str(opts.batch), "--num_generations", str(opts.generations),
-        "--max_completion_length", "32", "--activation_checkpointing", "false", "--logging_steps", "1",
+        "--max_completion_length", "32", "--gradient_checkpointing", "false", "--logging_steps", "1",
         "--save_strategy", "no", "--report_to", "none", "--disable_tqdm", "true", "--seed", "0",
         "--log_level", "warning",
     ])  # fmt: skip

@@ -73,4 +73,7 @@ def make_backend(
         sampling,
         tensor_parallel_size=options.get("tensor_parallel_size", 1),
         gpu_memory_utilization=options.get("gpu_memory_utilization", 0.85),
+        max_model_len=options.get("max_model_len"),
+        dtype=options.get("dtype", "auto"),
+        enforce_eager=options.get("enforce_eager", False),
     )

@@ -152,8 +152,8 @@ def eval_cmd(
         str,
         typer.Option(
             "--dtype",
-            help="hf: float32, bfloat16, or auto (bfloat16 on a GPU or a CPU with native bf16, "
-            "else float32).",
+            help="hf, vllm: float32, bfloat16, or auto (hf: bfloat16 on a GPU or a CPU with native bf16, "
+            "else float32; vllm: its own choice).",
         ),
     ] = "auto",
     base_url: Annotated[
@@ -166,6 +166,9 @@ def eval_cmd(
     timeout: Annotated[float, typer.Option("--timeout", help="openai: seconds per request.")] = 300.0,
     max_retries: Annotated[int, typer.Option("--max_retries", help="openai: attempts per request.")] = 4,
     tensor_parallel_size: Annotated[int, typer.Option("--tensor_parallel_size", help="vllm: GPUs.")] = 1,
+    enforce_eager: Annotated[
+        bool, typer.Option("--enforce_eager", help="vllm: no compilation (starts faster, decodes slower).")
+    ] = False,
     references: Annotated[
         bool, typer.Option("--references/--no-references", help="Also run solver and baselines.")
     ] = True,
@@ -209,6 +212,7 @@ def eval_cmd(
             timeout=timeout,
             max_retries=max_retries,
             tensor_parallel_size=tensor_parallel_size,
+            enforce_eager=enforce_eager,
         )
     except (BackendUnavailableError, ValueError, OSError) as e:  # OSError: a model path or hub id not found
         raise _fail(str(e)) from None

@@ -15,7 +15,6 @@ written stay as they were.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import sys
 from collections.abc import Sequence
@@ -29,6 +28,8 @@ from trainer.training.distributed import exit_if_distributed
 from trainer.training.model_prep import resolve_model
 from trainer.training.reward_funcs import EnvScorer
 from trainer.training.trl_cpu import cpu_ready
+from trainer.training.vllm_cpu import generation_engine, set_weights_dir, vllm_distribution
+from trainer.training.vllm_cpu import install as install_vllm_cpu_sync
 
 log = logging.getLogger("trainer.training.grpo")
 
@@ -81,20 +82,13 @@ class EnvScriptArguments:
         default=None,
         metadata={"help": "Cache of converted models (default $SCHED_MODEL_CACHE or ~/.cache/sched-rl)."},
     )
-
-
-def vllm_decision(requested: bool, cuda: bool, vllm_installed: bool) -> tuple[bool, str | None]:
-    """Whether to generate with vLLM, and why not when it was asked for but cannot run here."""
-    if not requested:
-        return False, None
-    if not cuda:
-        return False, "use_vllm was set but no CUDA device is visible: generating with transformers instead"
-    if not vllm_installed:
-        return (
-            False,
-            "use_vllm was set but vLLM is not installed (`pip install '.[vllm]'`): using transformers",
-        )
-    return True, None
+    vllm_weights_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "vllm_mode=server on a CPU: folder the merged weights are written to after each step, "
+            "read by the vLLM server at the same path (default OUTPUT_DIR/vllm-weights)."
+        },
+    )
 
 
 def build_dataset(
@@ -194,12 +188,11 @@ def run(
         )
     training_args.reward_weights = scorer.weights
 
-    use_vllm, why_not = vllm_decision(
-        training_args.use_vllm, torch.cuda.is_available(), importlib.util.find_spec("vllm") is not None
-    )
-    if why_not:
-        log.warning(why_not)
-    training_args.use_vllm = use_vllm
+    engine = generation_engine(training_args.use_vllm, torch.cuda.is_available(), vllm_distribution())
+    log.info("generation: %s", engine.reason)
+    training_args.use_vllm = engine.use_vllm
+    if engine.use_vllm:
+        install_vllm_cpu_sync()  # TRL's own sync on CUDA; vLLM's in-place reload on a CPU
 
     cache = Path(script_args.model_cache_dir) if script_args.model_cache_dir else None
     model_path = resolve_model(model_args.model_name_or_path, cache)
@@ -238,6 +231,11 @@ def run(
     )
     for callback in remove_callbacks:
         trainer.remove_callback(callback)
+    if engine.use_vllm:
+        set_weights_dir(
+            trainer.vllm_generation,
+            script_args.vllm_weights_dir or Path(training_args.output_dir) / "vllm-weights",
+        )
     trainer.train(
         resume_from_checkpoint=resume_path(training_args.resume_from_checkpoint, training_args.output_dir)
     )

@@ -9,29 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from trainer.client.env_client import EnvClient
-from trainer.training.grpo import build_dataset, drop_long_prompts, parse, resume_path, vllm_decision
+from trainer.training.grpo import build_dataset, drop_long_prompts, parse, resume_path
 from trainer.training.model_prep import SMOLLM2_SENTINEL, resolve_model
 
 ROOT = Path(__file__).resolve().parents[3]
 CONFIGS = ROOT / "trainer" / "configs"
-
-
-@pytest.mark.parametrize(
-    ("requested", "cuda", "installed", "use", "why"),
-    [
-        (False, True, True, False, None),
-        (True, True, True, True, None),
-        (True, False, True, False, "no CUDA"),
-        (True, False, False, False, "no CUDA"),
-        (True, True, False, False, "not installed"),
-    ],
-)
-def test_vllm_falls_back_to_transformers(
-    requested: bool, cuda: bool, installed: bool, use: bool, why: str | None
-) -> None:
-    decided, reason = vllm_decision(requested, cuda, installed)
-    assert decided is use
-    assert (reason is None) if why is None else (why in (reason or ""))
 
 
 def test_cpu_config_parses_with_overrides(tmp_path: Path) -> None:

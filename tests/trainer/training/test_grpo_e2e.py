@@ -32,7 +32,7 @@ def argv(url: str, model: Path, out: Path, steps: int, *extra: str) -> list[str]
     return [
         "--env_url", url, "--model_name_or_path", str(model), "--output_dir", str(out), "--max_steps", str(steps),
         "--dataset_size", "16", "--per_device_train_batch_size", "2", "--num_generations", "2",
-        "--max_completion_length", "16", "--bf16", "false", "--activation_checkpointing", "false",
+        "--max_completion_length", "16", "--bf16", "false", "--gradient_checkpointing", "false",
         "--use_peft", "--lora_r", "4", "--lora_alpha", "8", "--lora_target_modules", "q_proj", "v_proj",
         "--learning_rate", "1e-3", "--logging_steps", "1", "--save_steps", "1", "--report_to", "none",
         "--log_completions", "--num_completions_to_print", "0", "--seed", "0",
