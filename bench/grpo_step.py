@@ -121,8 +121,9 @@ def main() -> None:
             for engine in opts.engines:
                 out = Path(tmp) / engine
                 cmd = [
-                    sys.executable, __file__, "--engine", engine, "--env_url", server.url, "--output_dir", str(out),
-                    "--json", str(Path(tmp) / f"{engine}.json"), "--steps", str(opts.steps), "--model", opts.model,
+                    sys.executable, __file__, "--engine", engine, "--env_url", server.url,
+                    "--output_dir", str(out), "--json", str(Path(tmp) / f"{engine}.json"),
+                    "--steps", str(opts.steps), "--model", opts.model,
                     "--prompt_style", opts.prompt_style,
                 ]  # fmt: skip
                 print(f"[{engine}] {opts.steps} steps ...", flush=True)
@@ -135,18 +136,25 @@ def main() -> None:
     finally:
         server.stop()
 
-    print(f"\n{'engine':<6} {'step':>4} {'wall s':>7} {'gen s':>7} {'score s':>7} {'sync s':>7} {'rest s':>7} {'tokens':>7}")
+    print(
+        f"\n{'engine':<6} {'step':>4} {'wall s':>7} {'gen s':>7} {'score s':>7} {'sync s':>7} "
+        f"{'rest s':>7} {'tokens':>7}"
+    )
     for r in results:
         for s in r["steps"]:
             print(
-                f"{r['engine']:<6} {s['step']:>4} {s['wall']:>7.1f} {s['generation']:>7.1f} {s['scoring']:>7.2f} "
+                f"{r['engine']:<6} {s['step']:>4} {s['wall']:>7.1f} {s['generation']:>7.1f} "
+                f"{s['scoring']:>7.2f} "
                 f"{s['sync']:>7.2f} {s['rest']:>7.1f} {s.get('mean_completion_tokens', 0):>7.0f}"
             )
     print()
     medians = {}
     for r in results:
         steps = r["steps"][1:] or r["steps"]  # the first step warms caches up
-        med = {k: statistics.median(s[k] for s in steps) for k in ("wall", "generation", "scoring", "sync", "rest")}
+        med = {
+            k: statistics.median(s[k] for s in steps)
+            for k in ("wall", "generation", "scoring", "sync", "rest")
+        }
         tokens = sum(s.get("mean_completion_tokens", 0) * 8 for s in steps)
         med["gen_tok_s"] = tokens / sum(s["generation"] for s in steps)
         medians[r["engine"]] = med
@@ -158,7 +166,8 @@ def main() -> None:
     if "hf" in medians and "vllm" in medians:
         print(
             f"vllm vs hf: step {medians['hf']['wall'] / medians['vllm']['wall']:.2f}x faster, "
-            f"generation {medians['vllm']['gen_tok_s'] / medians['hf']['gen_tok_s']:.2f}x the tokens per second"
+            f"generation {medians['vllm']['gen_tok_s'] / medians['hf']['gen_tok_s']:.2f}x "
+            "the tokens per second"
         )
     if opts.json:
         opts.json.write_text(json.dumps({"runs": results, "medians": medians}, indent=2))

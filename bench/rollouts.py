@@ -162,17 +162,21 @@ class HFEngine:
 class VLLMEngine:
     """vLLM `LLM.generate` on token-id prompts, `ignore_eos` so every sequence runs to `max_tokens`."""
 
-    def __init__(self, path: Path, eager: bool) -> None:
+    def __init__(self, path: Path, eager: bool, dtype: str) -> None:
+        from trainer.evaluation.vllm_backend import require_vllm
+
+        require_vllm()  # the project's CPU settings: KV cache size, thread binding on small CPUs
         from vllm import LLM
 
         self.llm: Any = LLM(
-            model=str(path), dtype="bfloat16", seed=0, max_model_len=2048, gpu_memory_utilization=0.3,
+            model=str(path), dtype=dtype, seed=0, max_model_len=2048, gpu_memory_utilization=0.3,
             enforce_eager=eager,
         )  # fmt: skip
         cache = getattr(getattr(self.llm.llm_engine, "vllm_config", None), "cache_config", None)
         bind = os.environ.get("VLLM_CPU_OMP_THREADS_BIND", "auto")
         self.notes = [
-            f"enforce_eager={eager}, VLLM_CPU_KVCACHE_SPACE={os.environ.get('VLLM_CPU_KVCACHE_SPACE')} GiB",
+            f"dtype {dtype}, enforce_eager={eager}, "
+            f"VLLM_CPU_KVCACHE_SPACE={os.environ.get('VLLM_CPU_KVCACHE_SPACE')} GiB",
             f"VLLM_CPU_OMP_THREADS_BIND={bind}"
             + (
                 f" (auto keeps one of the {os.cpu_count()} cores for the engine-core process)"
@@ -181,13 +185,14 @@ class VLLMEngine:
             ),
             f"prefix caching {getattr(cache, 'enable_prefix_caching', '?')}, "
             f"block size {getattr(cache, 'block_size', '?')} (the shared system prompt can be cached)",
-            "per-request seed=0 (SamplingParams): per-request generators in the sampler",
+            "engine seed=0 (per-request seeds fail on chunked prefills in vLLM 0.32's CPU runner)",
         ]
 
     def generate(self, prompts: list[list[int]], max_new_tokens: int) -> list[int]:
         from vllm import SamplingParams
 
-        params = SamplingParams(max_tokens=max_new_tokens, temperature=1.0, ignore_eos=True, seed=0)
+        # the engine's seed: per-request seeds crash vLLM 0.32's CPU runner on chunked prefills
+        params = SamplingParams(max_tokens=max_new_tokens, temperature=1.0, ignore_eos=True)
         outputs = self.llm.generate([{"prompt_token_ids": p} for p in prompts], params, use_tqdm=False)
         return [len(o.outputs[0].token_ids) for o in outputs]
 
@@ -373,7 +378,7 @@ def start_engine(name: str, opts: argparse.Namespace, model: Path, tok: Any, ctx
     if name == "hf":
         return HFEngine(model, opts.hf_dtype, tok.pad_token_id, tok.eos_token_id)
     if name == "vllm":
-        return VLLMEngine(model, opts.vllm_eager)
+        return VLLMEngine(model, opts.vllm_eager, opts.vllm_dtype)
     if name == "llamacpp":
         return LlamaCppBatched(
             gguf_path(), max(opts.batches), ctx_per_seq, opts.llamacpp_extra_bufts,
@@ -461,6 +466,7 @@ def main() -> None:
     cli.add_argument("--repeats", type=int, default=1, help="timed runs per (engine, batch), each reported")
     cli.add_argument("--hf_dtype", choices=["bfloat16", "float32"], default="bfloat16")
     cli.add_argument("--vllm_eager", action="store_true", help="enforce_eager: no compilation (faster start)")
+    cli.add_argument("--vllm_dtype", choices=["bfloat16", "float32"], default="bfloat16")
     cli.add_argument(
         "--llamacpp_extra_bufts",
         action="store_true",

@@ -35,6 +35,14 @@ def learn(
             "computes it natively, else float32).",
         ),
     ] = "auto",
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="What generates in the evaluations and GRPO: hf (transformers), vllm, or auto (vLLM where a "
+            "build of it runs here).",
+        ),
+    ] = "auto",
     sft_args: Annotated[
         str, typer.Option("--sft_args", help='Extra SFT flags, e.g. "--dataset_size 64".')
     ] = "",
@@ -65,6 +73,7 @@ def learn(
             eval_max_new_tokens=eval_max_new_tokens,
             eval_batch_size=eval_batch_size,
             dtype=dtype,
+            engine=engine,
             sft_args=tuple(shlex.split(sft_args)),
             grpo_args=tuple(shlex.split(grpo_args)),
         )

