@@ -1,7 +1,8 @@
 """A CPU GRPO step of SmolLM2-135M, split by where its time goes, with each generation engine.
 
 Runs the `make learn` GRPO config (`trainer/configs/smollm2-135m-grpo-cpu.yaml`: 2 problems × 4
-completions per step, up to 640 new tokens at temperature 1, LoRA on every linear layer, bfloat16)
+completions per step, up to 640 new tokens at temperature 1, LoRA on every linear layer, weights in
+the dtype `sched-train learn` chooses: bfloat16 where the CPU computes it natively, else float32)
 against a live service, once per engine, each in its own process (a colocated vLLM engine initialises
 `torch.distributed` in its process). Engines:
 
@@ -49,6 +50,7 @@ def worker(opts: argparse.Namespace) -> None:
     from trl.extras import profiling
 
     from trainer.training.grpo import parse, run
+    from trainer.training.model_prep import resolve_dtype
 
     spans: dict[str, float] = defaultdict(float)
     original = profiling.ProfilingContext._log_metrics
@@ -89,6 +91,7 @@ def worker(opts: argparse.Namespace) -> None:
         "--model_name_or_path", opts.model, "--max_steps", str(opts.steps), "--save_strategy", "no",
         "--prompt_style", opts.prompt_style, "--use_vllm", "true" if opts.engine == "vllm" else "false",
         "--vllm_mode", "colocate", "--logging_steps", "1", "--disable_tqdm", "true",
+        "--dtype", resolve_dtype("auto", "cpu"),  # as `sched-train learn` passes it
     ]  # fmt: skip
     construct = time.perf_counter()
     run(*parse(argv), callbacks=[Split()])

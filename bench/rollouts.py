@@ -7,7 +7,7 @@ batches of `--batches` prompts generated together (for GRPO: problems × complet
 sampled at temperature 1 for exactly `--max_new_tokens` tokens (end-of-sequence is masked or ignored,
 and the real counts are reported).
 
-- `hf`: transformers `model.generate` (left padding, the trainer's own path), bf16 or `--hf_dtype float32`;
+- `hf`: transformers `model.generate` (left padding, the trainer's own path), in `--hf_dtype`;
 - `vllm`: vLLM's CPU build, prompts passed as token ids; its start-up is reported apart from generation;
 - `llamacpp`: llama.cpp on the wheel's Q4_1 GGUF, all prompts of a batch decoded together through
   llama-cpp-python's low-level API (one sequence id per prompt: the high-level `Llama` API generates
@@ -28,12 +28,17 @@ are printed (and with `--json PATH` written); the closing ratios use each engine
 `--repeats`. Nothing is asserted.
 
     .venv/bin/python bench/rollouts.py [--batches 8 16 32] [--max_new_tokens 400] \\
-        [--engines hf vllm llamacpp] [--repeats 1] [--hf_dtype bfloat16] [--vllm_eager] [--json out.json]
+        [--engines hf vllm llamacpp] [--repeats 1] [--hf_dtype auto] [--vllm_dtype auto] [--vllm_eager] \\
+        [--json out.json]
 
-vLLM is optional (the `vllm-cpu` build, or vLLM on a GPU machine). On a CPU its default thread binding
-(`VLLM_CPU_OMP_THREADS_BIND=auto`) keeps one core for the engine-core process, which polls, and
-computes on the rest: on 2 cores that is 1. `VLLM_CPU_OMP_THREADS_BIND=0-1` in the environment lets the
-worker use both (the poller then competes with it); `VLLM_LOGGING_LEVEL=INFO` shows vLLM's log.
+`auto` dtypes are what the project runs (`resolve_dtype`): bfloat16 where the CPU computes it natively
+(AVX512-BF16 or AMX), float32 elsewhere; both engines run the same dtype unless told otherwise.
+
+vLLM is optional (the `vllm-cpu` build, or vLLM on a GPU machine) and runs with the evaluation
+backend's CPU settings (`trainer/evaluation/vllm_backend.require_vllm`): on a machine of up to 4 cores
+the worker computes on all of them (vLLM's `auto` binding keeps one for the engine-core process, which
+polls: 46 against 71 tokens per second at batch 8 on 2 cores). `VLLM_CPU_OMP_THREADS_BIND` set in the
+environment wins; `VLLM_LOGGING_LEVEL=INFO` shows vLLM's log.
 
 llama-cpp-python is not in `make install` (it compiles llama.cpp from source, about 5 minutes):
 `pip install llama-cpp-python==0.3.36`.
@@ -464,9 +469,9 @@ def main() -> None:
     cli.add_argument("--max_new_tokens", type=int, default=400)
     cli.add_argument("--engines", nargs="+", choices=ENGINES, default=["hf", "vllm", "llamacpp"])
     cli.add_argument("--repeats", type=int, default=1, help="timed runs per (engine, batch), each reported")
-    cli.add_argument("--hf_dtype", choices=["bfloat16", "float32"], default="bfloat16")
+    cli.add_argument("--hf_dtype", choices=["auto", "bfloat16", "float32"], default="auto")
     cli.add_argument("--vllm_eager", action="store_true", help="enforce_eager: no compilation (faster start)")
-    cli.add_argument("--vllm_dtype", choices=["bfloat16", "float32"], default="bfloat16")
+    cli.add_argument("--vllm_dtype", choices=["auto", "bfloat16", "float32"], default="auto")
     cli.add_argument(
         "--llamacpp_extra_bufts",
         action="store_true",
@@ -479,6 +484,10 @@ def main() -> None:
     )
     cli.add_argument("--json", type=Path, default=None, help="also write every figure to this file")
     opts = cli.parse_args()
+    from trainer.training.model_prep import resolve_dtype
+
+    # auto: what the project runs, bfloat16 where the CPU computes it natively, float32 elsewhere
+    opts.hf_dtype, opts.vllm_dtype = resolve_dtype(opts.hf_dtype), resolve_dtype(opts.vllm_dtype)
 
     import torch
     from transformers import AutoTokenizer

@@ -32,8 +32,12 @@ GRPO_ARGS = (
 
 
 def demo_settings(output_dir: Path) -> LearnSettings:
+    """`learn` shrunk. Transformers generates: each vLLM engine starts in 81-133 s here (compilation and
+    warm-up, docs/vllm-cpu.md) and the demo would start four for at most 8 x 512 tokens each, about what
+    transformers `generate` takes for the whole phase (~125 s at 33 tokens per second)."""
     return LearnSettings(
         output_dir=output_dir,
+        engine="hf",
         eval_size=8,
         eval_max_new_tokens=512,
         eval_batch_size=8,

@@ -92,7 +92,7 @@ def generation_engine(requested: bool, cuda: bool, distribution: str | None) -> 
         return EngineChoice(
             True,
             f"use_vllm: generating with vLLM's CPU build ({CPU_DISTRIBUTION} "
-            f"{importlib.metadata.version(CPU_DISTRIBUTION)}); weights sync through vLLM's in-place reload",
+            f"{importlib.metadata.version(CPU_DISTRIBUTION)}); the updated weights reach it after each step",
         )
     return EngineChoice(
         False,
@@ -131,9 +131,8 @@ def _sync_server(generation: Any) -> None:
     if generation.accelerator.is_main_process:
         partial = folder / (WEIGHTS_FILE + ".partial")
         save_file(tensors, str(partial), metadata={"format": "pt"})
-        partial.replace(
-            folder / WEIGHTS_FILE
-        )  # whole file or none: the server never reads a half-written one
+        # whole file or none: the server never reads a half-written one (it loads `*.safetensors` only)
+        partial.replace(folder / WEIGHTS_FILE)
         client = generation.vllm_client
         response = client.session.post(
             f"{client.base_url}/collective_rpc",
