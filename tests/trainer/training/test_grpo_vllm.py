@@ -28,6 +28,7 @@ import pytest
 
 from tests.conftest import LiveServer, free_port, missing_tool
 from tests.trainer.training.test_grpo_e2e import rescore
+from trainer.client.local_service import stop_service
 from trainer.training.vllm_cpu import CPU_DISTRIBUTION, generation_engine, vllm_distribution
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -136,11 +137,7 @@ def vllm_server(tiny_vllm_model_dir: Path, tmp_path: Path) -> Iterator[str]:
             time.sleep(1)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_service(proc)
         log.close()
 
 
