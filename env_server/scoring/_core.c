@@ -31,6 +31,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 
 #define N_TIMES 10000 /* "00:00" .. "99:99" */
 
@@ -726,14 +727,12 @@ static int in_overlap(const long long *s, const long long *e, Py_ssize_t n, unsi
     return 0;
 }
 
-/* The `score` component's kept value over the parsed events (all known, none repeated): Σ values of the
-   events not in an overlapping pair (`rewards._kept_value`, exclusive test). */
-static int kept_value(PyObject *problem, PyObject *matches, long long *kept) {
+/* The spans and values of the parsed events (all known, none repeated: `matches` are their positions in the
+   problem): s[i], e[i] = s[n + i], v[i] = s[2n + i], in one block at *out (PyMem_Free it). */
+static int answer_spans(PyObject *problem, PyObject *matches, long long **out) {
     Py_ssize_t n = PyTuple_GET_SIZE(matches);
     PyObject *spans = PyObject_GetAttr(problem, s_spans), *values = NULL;
     long long *s = NULL;
-    Py_ssize_t *k = NULL;
-    unsigned char *flags = NULL;
     int rc = -1;
     if (spans == NULL || (values = PyObject_GetAttr(problem, s_values)) == NULL)
         goto done;
@@ -741,51 +740,129 @@ static int kept_value(PyObject *problem, PyObject *matches, long long *kept) {
         PyErr_SetString(PyExc_TypeError, "a ProblemIndex has tuples `spans` and `values`");
         goto done;
     }
-    s = PyMem_Malloc(sizeof(long long) * (size_t)(2 * n + 1));
-    k = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(n + 1));
-    flags = PyMem_Malloc((size_t)n + 1);
-    if (s == NULL || k == NULL || flags == NULL) {
+    s = PyMem_Malloc(sizeof(long long) * (size_t)(3 * n + 1));
+    if (s == NULL) {
         PyErr_NoMemory();
         goto done;
     }
-    long long *e = s + n;
+    long long *e = s + n, *v = s + 2 * n;
     for (Py_ssize_t i = 0; i < n; i++) {
-        k[i] = PyLong_AsSsize_t(PyTuple_GET_ITEM(matches, i));
-        if (k[i] == -1 && PyErr_Occurred())
+        Py_ssize_t k = PyLong_AsSsize_t(PyTuple_GET_ITEM(matches, i));
+        if (k == -1 && PyErr_Occurred())
             goto done;
-        if (k[i] < 0 || k[i] >= PyTuple_GET_SIZE(spans) || k[i] >= PyTuple_GET_SIZE(values)) {
+        if (k < 0 || k >= PyTuple_GET_SIZE(spans) || k >= PyTuple_GET_SIZE(values)) {
             PyErr_SetString(PyExc_IndexError, "an event index outside `spans` or `values`");
             goto done;
         }
-        PyObject *span = PyTuple_GET_ITEM(spans, k[i]);
+        PyObject *span = PyTuple_GET_ITEM(spans, k);
         if (!PyTuple_Check(span) || PyTuple_GET_SIZE(span) != 2) {
             PyErr_SetString(PyExc_TypeError, "a span is a (start, end) tuple");
             goto done;
         }
         s[i] = PyLong_AsLongLong(PyTuple_GET_ITEM(span, 0));
         e[i] = PyLong_AsLongLong(PyTuple_GET_ITEM(span, 1));
-        if ((s[i] == -1 || e[i] == -1) && PyErr_Occurred())
+        v[i] = PyLong_AsLongLong(PyTuple_GET_ITEM(values, k));
+        if ((s[i] == -1 || e[i] == -1 || v[i] == -1) && PyErr_Occurred())
             goto done;
     }
-    if (in_overlap(s, e, n, flags) < 0)
-        goto done;
-    long long sum = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (flags[i])
-            continue;
-        long long v = PyLong_AsLongLong(PyTuple_GET_ITEM(values, k[i]));
-        if (v == -1 && PyErr_Occurred())
-            goto done;
-        sum += v;
-    }
-    *kept = sum;
+    *out = s;
+    s = NULL;
     rc = 0;
 done:
     Py_XDECREF(spans);
     Py_XDECREF(values);
     PyMem_Free(s);
-    PyMem_Free(k);
+    return rc;
+}
+
+/* The `score` component's kept value over the parsed events (all known, none repeated): Σ values of the
+   events not in an overlapping pair (`rewards._kept_value`, exclusive test). */
+static int kept_value(PyObject *problem, PyObject *matches, long long *kept) {
+    Py_ssize_t n = PyTuple_GET_SIZE(matches);
+    long long *s = NULL;
+    unsigned char *flags = PyMem_Malloc((size_t)n + 1);
+    int rc = -1;
+    if (flags == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (answer_spans(problem, matches, &s) < 0 || in_overlap(s, s + n, n, flags) < 0)
+        goto done;
+    long long sum = 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (!flags[i])
+            sum += s[2 * n + i];
+    *kept = sum;
+    rc = 0;
+done:
+    PyMem_Free(s);
     PyMem_Free(flags);
+    return rc;
+}
+
+static int end_order(const void *x, const void *y) {
+    const Span *a = x, *b = y;
+    if (a->end != b->end)
+        return a->end < b->end ? -1 : 1;
+    return a->index < b->index ? -1 : a->index > b->index;
+}
+
+/* The `graded` profile's facts about the parsed events (all known, none repeated): the largest Σ value of
+   pairwise non-overlapping events and the number of overlapping pairs, exclusive test
+   (`profiles.best_subset_and_pairs`); O(n log n). */
+static int graded_value(PyObject *problem, PyObject *matches, long long *best, long long *pairs) {
+    Py_ssize_t n = PyTuple_GET_SIZE(matches);
+    long long *s = NULL, *dp = NULL;
+    Span *order = NULL;
+    int rc = -1;
+    if (answer_spans(problem, matches, &s) < 0)
+        goto done;
+    long long *e = s + n, *v = s + 2 * n;
+    order = PyMem_Malloc(sizeof(Span) * (size_t)(n + 1));
+    dp = PyMem_Malloc(sizeof(long long) * (size_t)(n + 1));
+    if (order == NULL || dp == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    /* weighted interval scheduling: dp[j] is the best over the first j events by end */
+    for (Py_ssize_t i = 0; i < n; i++)
+        order[i] = (Span){s[i], e[i], i};
+    qsort(order, (size_t)n, sizeof(Span), end_order);
+    dp[0] = 0;
+    for (Py_ssize_t j = 0; j < n; j++) {
+        long long start = order[j].start;
+        Py_ssize_t lo = 0, hi = j; /* the number of events among the first j that end by `start` */
+        while (lo < hi) {
+            Py_ssize_t mid = lo + (hi - lo) / 2;
+            if (order[mid].end <= start)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        long long take = dp[lo] + v[order[j].index];
+        dp[j + 1] = take > dp[j] ? take : dp[j];
+    }
+    *best = dp[n];
+    /* overlapping pairs: for each event by start, the later starters that start before it ends */
+    qsort(order, (size_t)n, sizeof(Span), span_order);
+    long long count = 0;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        Py_ssize_t lo = k + 1, hi = n;
+        while (lo < hi) {
+            Py_ssize_t mid = lo + (hi - lo) / 2;
+            if (order[mid].start < order[k].end)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        count += lo - (k + 1);
+    }
+    *pairs = count;
+    rc = 0;
+done:
+    PyMem_Free(s);
+    PyMem_Free(order);
+    PyMem_Free(dp);
     return rc;
 }
 
@@ -828,11 +905,12 @@ static int verdict_of(PyObject *parsed, Py_ssize_t n, int known, int repeated, i
     return V_VALID;
 }
 
-/* score_strict(completion, problem, max_chars): `profiles.score_reference(completion, problem,
-   PROFILES["default"], max_chars)`, the same dict to the bit. */
-static PyObject *score_strict(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+/* `profiles.score_reference(completion, problem, profile, max_chars)`, the same dict to the bit, for the
+   `default` profile (graded = 0) or the `graded` one (graded = 1): they differ only in the `score`
+   component of an answer with overlapping events. */
+static PyObject *score_with(PyObject *module, PyObject *const *args, Py_ssize_t nargs, int graded) {
     if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "score_strict() takes a completion, a ProblemIndex and max_chars");
+        PyErr_SetString(PyExc_TypeError, "score_strict() and score_graded() take a completion, a ProblemIndex and max_chars");
         return NULL;
     }
     if (verdict_values[0] == NULL) {
@@ -877,11 +955,17 @@ static PyObject *score_strict(PyObject *module, PyObject *const *args, Py_ssize_
         if (disjoint) {
             if (ratio_of(value, optimal, &fractions[2]) < 0)
                 goto done;
-        } else {
+        } else if (!graded) {
             long long kept;
             if (kept_value(problem, PyTuple_GET_ITEM(a, 1), &kept) < 0 || (num = PyLong_FromLongLong(kept)) == NULL ||
                 ratio_of(num, optimal, &fractions[2]) < 0)
                 goto done;
+        } else { /* best / optimal_score * 0.5 ** pairs: a power of two, exact, 0.0 past 2 ** -1074 as in Python */
+            long long best, pairs;
+            if (graded_value(problem, PyTuple_GET_ITEM(a, 1), &best, &pairs) < 0 ||
+                (num = PyLong_FromLongLong(best)) == NULL || ratio_of(num, optimal, &fractions[2]) < 0)
+                goto done;
+            fractions[2] *= ldexp(1.0, pairs > 2000 ? -2000 : -(int)pairs);
         }
     }
     components = PyDict_New();
@@ -950,6 +1034,16 @@ done:
     Py_XDECREF(found);
     Py_XDECREF(num);
     return result;
+}
+
+/* score_strict(completion, problem, max_chars): the `default` profile's `score`. */
+static PyObject *score_strict(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    return score_with(module, args, nargs, 0);
+}
+
+/* score_graded(completion, problem, max_chars): the `graded` profile's `score`. */
+static PyObject *score_graded(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    return score_with(module, args, nargs, 1);
 }
 
 /* -- set-up ------------------------------------------------------------------------------------------ */
@@ -1027,6 +1121,8 @@ static PyMethodDef methods[] = {
     {"setup_analyse", setup_analyse, METH_O, "setup_analyse(Analysis): what analyse returns."},
     {"score_strict", (PyCFunction)(void (*)(void))score_strict, METH_FASTCALL,
      "score_strict(completion, problem, max_chars): rewards.score under the `default` profile."},
+    {"score_graded", (PyCFunction)(void (*)(void))score_graded, METH_FASTCALL,
+     "score_graded(completion, problem, max_chars): rewards.score under the `graded` profile."},
     {"setup_score", setup_score, METH_VARARGS,
      "setup_score(names, weights, verdicts): the `default` profile's components and the verdict values."},
     {NULL, NULL, 0, NULL},

@@ -7,9 +7,10 @@ profile touches only `PROFILES`.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from operator import lt
+from operator import itemgetter, lt
 from typing import Any, cast
 
 from env_server.scoring.checks import Analysis, analyse, in_overlap, verdict, violations
@@ -24,7 +25,7 @@ WireResult = dict[str, Any]
 WireEvent = dict[str, Any]  # `shared_schema.ReadEvent` as JSON
 _VALID = Verdict.valid
 
-REWARD_VERSION = "1.0.0"
+REWARD_VERSION = "1.1.0"
 DEFAULT_PROFILE = "default"
 
 ComponentFn = Callable[[Analysis, ProblemIndex], float]
@@ -48,7 +49,7 @@ class Profile:
     components: tuple[Component, ...]
     # (name, weight, fn) of each component: what `score` reads, without attribute look-ups per item
     terms: tuple[tuple[str, float, ComponentFn], ...] = field(init=False, repr=False, compare=False)
-    # `score_reference` for this profile in C, when built (`_native_default`); results are identical
+    # `score_reference` for this profile in C, when built (`_native`); results are identical
     native: NativeScore | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -113,6 +114,37 @@ def original_score_component(a: Analysis, problem: ProblemIndex) -> float:
     return _kept_value(problem, distinct, inclusive=True)
 
 
+def best_subset_and_pairs(spans: Sequence[tuple[int, int]], values: Sequence[int]) -> tuple[int, int]:
+    """(the largest Σ value of pairwise non-overlapping spans, the number of overlapping pairs), exclusive
+    test (touching spans do not overlap); O(n log n): weighted interval scheduling by end, pairs by a
+    binary search over sorted starts. Every span ends after it starts (a problem's events do)."""
+    by_end = sorted(range(len(spans)), key=lambda i: spans[i][1])
+    ends = [spans[i][1] for i in by_end]
+    best = [0] * (len(spans) + 1)  # best[j]: the best over the first j spans by end
+    for j, i in enumerate(by_end):
+        start = spans[i][0]
+        before = bisect_right(ends, start, 0, j)  # spans ending by `start` come first in end order
+        best[j + 1] = max(best[j], best[before] + values[i])
+    starts = sorted(map(itemgetter(0), spans))
+    by_start = sorted(spans)
+    pairs = 0
+    for k, (_, end) in enumerate(by_start):  # later starters (ties too) that start before this one ends
+        pairs += bisect_left(starts, end, k + 1) - (k + 1)
+    return best[-1], pairs
+
+
+def graded_score_component(a: Analysis, problem: ProblemIndex) -> float:
+    """`graded`: 0 unless ≥ 2 events, all input events, none repeated; otherwise the best non-overlapping
+    subset of the answer's events, as a fraction of the optimum, halved for every overlapping pair."""
+    if a.n_events < 2 or not a.all_known or a.repeated:
+        return 0.0
+    if a.disjoint:  # nothing overlaps: the answer is its own best subset, no pair halves it
+        return a.value / problem.optimal_score
+    keys = cast("tuple[int, ...]", a.matches)  # all known
+    best, pairs = best_subset_and_pairs([problem.spans[k] for k in keys], [problem.values[k] for k in keys])
+    return best / problem.optimal_score * 0.5**pairs
+
+
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (
@@ -157,6 +189,31 @@ PROFILES: dict[str, Profile] = {
                     original_score_component,
                     "published score: distinct matched "
                     "events, inclusive overlap pairs dropped, fraction of optimal_score",
+                ),
+            ),
+        ),
+        Profile(
+            name="graded",
+            description="As `default`, but an overlapping answer keeps its best non-overlapping part, "
+            "halved for every overlapping pair (the overlap reward study, docs/reward-study.md).",
+            parse=parse_strict,
+            components=(
+                Component(
+                    "format",
+                    10.0,
+                    format_component,
+                    "one non-empty <think> block, then one <schedule> block holding only well-formed events",
+                ),
+                Component(
+                    "order", 20.0, order_component, "at least 2 events, start times strictly increasing"
+                ),
+                Component(
+                    "score",
+                    70.0,
+                    graded_score_component,
+                    "70 × Σ weight × duration of the best non-overlapping subset of the answer's events "
+                    "/ optimal_score × 0.5 ** (overlapping pairs); 0 if fewer than 2 events, any unknown "
+                    "or repeated",
                 ),
             ),
         ),
@@ -251,19 +308,23 @@ def score_and_read(
     return result
 
 
-def _native_default(profile: Profile) -> Profile:
-    """The `default` profile with its `score` in C (`_core.score_strict`), when the extension is built and
-    the profile is the one the C code implements: the strict parser and the three default components."""
+def _native(profile: Profile) -> Profile:
+    """`profile` with its `score` in C, when the extension is built and the profile is one the C code
+    implements: the strict parser, `format` 10, `order` 20 and the `default` (`_core.score_strict`) or
+    `graded` (`_core.score_graded`) `score` 70."""
     try:
         from env_server.scoring import _core
     except ImportError:  # not built: the reference runs
         return profile
-    if not hasattr(_core, "score_strict"):  # an extension built before it had one: the reference runs
+    if not hasattr(_core, "score_graded"):  # an extension built before it had one: the reference runs
         return profile
-    if profile.parse is not _core.parse_strict or tuple(c.fn for c in profile.components) != (
-        format_component,
-        order_component,
-        score_component,
+    natives = {score_component: _core.score_strict, graded_score_component: _core.score_graded}
+    fns = tuple(c.fn for c in profile.components)
+    if (
+        profile.parse is not _core.parse_strict
+        or fns[:2] != (format_component, order_component)
+        or len(fns) != 3
+        or fns[2] not in natives
     ):
         return profile
     verdicts = (
@@ -274,15 +335,15 @@ def _native_default(profile: Profile) -> Profile:
         Verdict.overlap,
         Verdict.valid,
     )
-    _core.setup_score(
-        tuple(c.name for c in profile.components),
-        tuple(c.weight for c in profile.components),
-        tuple(v.value for v in verdicts),
-    )
-    return replace(profile, native=_core.score_strict)
+    names, weights = tuple(c.name for c in profile.components), tuple(c.weight for c in profile.components)
+    if (names, weights) != (("format", "order", "score"), (10.0, 20.0, 70.0)):
+        return profile  # the C code holds one set of names and weights, shared by both profiles
+    _core.setup_score(names, weights, tuple(v.value for v in verdicts))
+    return replace(profile, native=natives[fns[2]])
 
 
-PROFILES[DEFAULT_PROFILE] = _native_default(PROFILES[DEFAULT_PROFILE])
+for _name in (DEFAULT_PROFILE, "graded"):
+    PROFILES[_name] = _native(PROFILES[_name])
 
 
 def error_result(message: str) -> WireResult:

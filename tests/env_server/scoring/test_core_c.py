@@ -262,31 +262,39 @@ def test_analyse_checks_its_arguments() -> None:
         _core.violations(_parsed([], [], []))  # type: ignore[arg-type]
 
 
-# -- the whole `default` score in C (`_core.score_strict`) against `profiles.score_reference` ------------
+# -- the whole score in C (`_core.score_strict`, `_core.score_graded`) against `profiles.score_reference` --
 
 DEFAULT = PROFILES["default"]
+IN_C = (DEFAULT, PROFILES["graded"])  # the profiles whose `score` is written in C
 
 
 def same_score(text: str, index: ProblemIndex, max_chars: int | None = None) -> WireResult:
-    """`profiles.score` (the C `score_strict` when built) is `score_reference`: same keys in the same
-    order, same types, floats to the bit, violations with their keys in order."""
-    got, want = score(text, index, DEFAULT, max_chars), score_reference(text, index, DEFAULT, max_chars)
-    assert got == want, text
-    assert list(got) == list(want) and list(got["components"]) == list(want["components"])
-    assert [type(x) for x in got.values()] == [type(x) for x in want.values()]
-    for a, b in ((got, want), (got["components"], want["components"])):
-        for k, x in a.items():
-            if type(x) is float:
-                assert x.hex() == b[k].hex(), (k, text)
-    assert [list(v) for v in got["violations"]] == [list(v) for v in want["violations"]]
-    return got
+    """`profiles.score` (the C `score_strict` / `score_graded` when built) is `score_reference`, for
+    each profile in C: same keys in the same order, same types, floats to the bit, violations with their
+    keys in order. Returns the `default` profile's result."""
+    results = []
+    for profile in IN_C:
+        got, want = score(text, index, profile, max_chars), score_reference(text, index, profile, max_chars)
+        assert got == want, (profile.name, text)
+        assert list(got) == list(want) and list(got["components"]) == list(want["components"])
+        assert [type(x) for x in got.values()] == [type(x) for x in want.values()]
+        for a, b in ((got, want), (got["components"], want["components"])):
+            for k, x in a.items():
+                if type(x) is float:
+                    assert x.hex() == b[k].hex(), (profile.name, k, text)
+        assert [list(v) for v in got["violations"]] == [list(v) for v in want["violations"]]
+        results.append(got)
+    return results[0]
 
 
 @needs_c
 def test_the_default_profile_scores_in_c_when_built() -> None:
     assert _core is not None
     assert DEFAULT.native is _core.score_strict
+    assert PROFILES["graded"].native is _core.score_graded
     assert PROFILES["original"].native is None  # its parser is Python: the reference runs
+    with pytest.raises(TypeError):
+        _core.score_graded("x", INDEXES[0])  # type: ignore[call-arg]
     with pytest.raises(TypeError):
         _core.score_strict(5, INDEXES[0], None)  # type: ignore[arg-type]
     with pytest.raises(TypeError):

@@ -115,6 +115,9 @@ assert all(f.endswith(".py") for f in loaded), loaded
 assert env_server.scoring.parsing.parse_strict is env_server.scoring.parsing.parse_strict_reference
 assert env_server.scoring.checks.violations is env_server.scoring.checks.violations_reference
 assert digest([f"{n} {canonical(r)}" for n, r in core_results()]) == EXPECTED
+from tests.env_server.scoring.test_graded_profile import test_results_of_the_digest_cases_are_pinned
+assert env_server.scoring.profiles.PROFILES["graded"].native is None
+test_results_of_the_digest_cases_are_pinned()
 print("pure", len(core_results()))
 """
 

@@ -2,8 +2,9 @@
 
 The cases (both profiles, every verdict, every violation type, long reasoning that names events, padded
 names, several schedule blocks, truncation) are built from the generator, so they are the same on every
-machine. `EXPECTED` was computed on the scoring code before any performance work (reward_version 1.0.0);
-if this test fails, a change altered a reward, a verdict, a violation or a message: that is a bug, not a
+machine. `EXPECTED` was computed on the scoring code before any performance work (reward_version 1.0.0;
+1.1.0 added the `graded` profile and left these two unchanged, tests/env_server/scoring/
+test_graded_profile.py pins its own); if this test fails, a change altered a reward, a verdict, a violation or a message: that is a bug, not a
 new digest to paste in.
 """
 
@@ -128,7 +129,7 @@ def test_the_cases_cover_every_verdict_and_violation() -> None:
 
 
 def test_core_results_match_the_pinned_digest() -> None:
-    assert REWARD_VERSION == "1.0.0"
+    assert REWARD_VERSION == "1.1.0"
     assert digest([f"{n} {canonical(r)}" for n, r in core_results()]) == EXPECTED
 
 

@@ -27,7 +27,7 @@ def test_health_and_info(client: TestClient) -> None:
     info = client.get("/v1/info").json()
     assert info["reward_version"] == REWARD_VERSION and info["splits"] == {"train": 64, "test": 16}
     profiles = {p["name"]: p for p in info["profiles"]}
-    assert set(profiles) == {"default", "original"}
+    assert set(profiles) == {"default", "original", "graded"}
     assert {c["name"]: c["weight"] for c in profiles["default"]["components"]} == {
         "format": 10, "order": 20, "score": 70
     }  # fmt: skip

@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from env_server.scoring.profiles import REWARD_VERSION
 from env_server.service.app import create_app
 from env_server.service.metrics import JsonFormatter, configure_logging
 from env_server.service.settings import Settings
@@ -93,7 +94,7 @@ def test_metrics_count_requests_items_verdicts_errors_and_batches(fresh: TestCli
     )
     assert value(text, "sched_http_requests_total", method="GET", route="unmatched", status="404") == 1
     assert value(text, "sched_http_request_duration_seconds_count", method="POST", route="/v1/score") == 1
-    assert value(text, "sched_build_info", reward_version="1.0.0") == 1
+    assert value(text, "sched_build_info", reward_version=REWARD_VERSION) == 1
 
 
 def test_oversized_requests_are_counted_too() -> None:

@@ -52,7 +52,7 @@ def test_request_rules_are_in_the_schema(schema: dict[str, Any], settings: Setti
     assert [b["required"] for b in item["oneOf"]] == [["problem_id"], ["problem"]]
     request = components["ScoreRequest"]["properties"]
     assert request["items"]["maxItems"] == settings.max_batch_items and request["items"]["minItems"] == 1
-    assert request["profile"]["enum"] == ["default", "original"]
+    assert request["profile"]["enum"] == ["default", "graded", "original"]
     rlhf = components["OpenRLHFRewardRequest"]["properties"]
     assert rlhf["query"]["maxItems"] == rlhf["labels"]["maxItems"] == settings.max_batch_items
     params = {p["name"]: p for p in schema["paths"]["/v1/problems"]["get"]["parameters"]}
