@@ -60,7 +60,12 @@ def test_gold_answer_earns_100_for_every_preset(preset: str) -> None:
         ("every event", answer(ev("A"), ev("B"), ev("C"), ev("D"), ev("E")), (10, 20, 70 / 4), "overlap"),
         # A, B, D: one pair (A-B); the best subset is A, D (240) or B, D (210): A, D
         ("one overlapping pair", answer(ev("A"), ev("B"), ev("D")), (10, 20, 70 * 240 / OPT / 2), "overlap"),
-        ("unknown event", answer(ev("A"), ev("C"), ev("Zed", "14:00", "14:30")), (10, 20, 0), "unknown_event"),
+        (
+            "unknown event",
+            answer(ev("A"), ev("C"), ev("Zed", "14:00", "14:30")),
+            (10, 20, 0),
+            "unknown_event",
+        ),
         ("repeated event", answer(ev("A"), ev("C"), ev("C")), (10, 0, 0), "unknown_event"),
         ("unsorted, no overlap", answer(ev("D"), ev("A")), (10, 0, 70 * 240 / OPT), "unsorted"),
         ("unsorted with overlap", answer(ev("B"), ev("A")), (10, 0, 70 * 120 / OPT / 2), "unsorted"),
