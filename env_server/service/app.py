@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from env_server.scoring.batch import collector_paused
 from env_server.scoring.profiles import DEFAULT_PROFILE, PROFILES, REWARD_VERSION
+from env_server.service.curriculum_api import Sessions, curriculum_router
 from env_server.service.docs import install_docs
 from env_server.service.errors import Unprocessable, complete_openapi, install_error_handlers
 from env_server.service.integrations.openenv import openenv_router
@@ -210,6 +211,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(scoring)
     app.include_router(openrlhf_router(store, settings, scorer.problems))
     app.include_router(openenv_router(store, settings))
+    sessions = Sessions(settings.curriculum_dir, settings.curriculum_max_sessions)
+    app.include_router(curriculum_router(store, sessions))
     install_playground(app)
     return app
 

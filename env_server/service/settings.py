@@ -90,6 +90,14 @@ class Settings(BaseSettings):
         "client reconnects (like nginx's keepalive_requests), so long-lived clients spread over replicas "
         "added since they connected. 0 (default): no limit.",
     )
+    curriculum_dir: Path | None = Field(
+        default=None,
+        description="Directory curriculum sessions are kept in, so they survive a restart (replicas on one "
+        "host may share it). None: in memory (a trainer puts a lost session back with PUT).",
+    )
+    curriculum_max_sessions: int = Field(
+        default=1000, ge=1, le=1_000_000, description="Most curriculum sessions held at once (429 past it)."
+    )
 
     def api_key_set(self) -> tuple[str, ...]:
         """The configured API keys (empty: authentication off)."""

@@ -1,8 +1,8 @@
 """The problems a service instance serves: generated splits (or files), looked up by id.
 
-Ids are self-describing (`train-000042`, `test-hard-000007`), so any replica with the same settings
-resolves any id without shared state. Problems of presets other than the main one are generated on first
-use and kept in a bounded LRU cache.
+Ids are self-describing (`train-000042`, `test-hard-000007`, a curriculum's `train-c3-000042`), so any
+replica with the same settings resolves any id without shared state. Problems of presets other than the
+main one, and curriculum problems, are generated on first use and kept in a bounded LRU cache.
 """
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from env_server.scoring.index import ProblemIndex, index_problem
 from env_server.service.settings import Settings
+from env_server.task.curriculum import curriculum_problem, curriculum_problem_id, parse_curriculum_id
 from env_server.task.files import load_problems
 from env_server.task.generator import PRESETS, generate_problem, generate_split, problem_id
 from shared_schema import Problem
@@ -78,12 +80,22 @@ class ProblemStore:
 
     def _preset_entry(self, split: str, preset: str, index: int) -> Entry:
         pid = problem_id(split, index, preset)
+        return self._cached(
+            pid, lambda: generate_problem(self.settings.seed, split, index, PRESETS[preset], pid)
+        )
+
+    def curriculum_entry(self, level: int, index: int) -> Entry:
+        """A curriculum problem (`train-c3-000042`, env_server/task/curriculum.py), generated on first use."""
+        pid = curriculum_problem_id(level, index)
+        return self._cached(pid, lambda: curriculum_problem(self.settings.seed, level, index))
+
+    def _cached(self, pid: str, make: Callable[[], Problem]) -> Entry:
         with self._lock:  # requests run on worker threads too
             hit = self._cache.get(pid)
             if hit is not None:
                 self._cache.move_to_end(pid)
                 return hit
-        p = generate_problem(self.settings.seed, split, index, PRESETS[preset], pid)
+        p = make()
         entry = Entry(p, index_problem(p, p.optimal_score))
         if self.settings.preset_cache_size:
             with self._lock:
@@ -131,6 +143,9 @@ class ProblemStore:
         entry = self._by_id.get(pid)
         if entry is not None:
             return entry
+        curriculum = parse_curriculum_id(pid)
+        if curriculum is not None:
+            return self.curriculum_entry(*curriculum)
         m = _ID_RE.fullmatch(pid)
         if m is None or m.group(2) is None:
             return None

@@ -38,6 +38,14 @@ from shared_schema import (
     SolveRequest,
     SolveResponse,
 )
+from shared_schema.curriculum import (
+    CurriculumConfig,
+    CurriculumState,
+    CurriculumStatus,
+    GroupReport,
+    NextResponse,
+    ReportRequest,
+)
 from trainer.client.transport import RoundRobinTransport, split_urls
 
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
@@ -292,6 +300,32 @@ class EnvClient:
         )
         response = self._request("POST", "/v1/prompt", json=body)
         return PromptResponse.model_validate_json(response.content).prompt
+
+    # -- curriculum sessions (docs/contract.md section 7) ----------------------------------------------
+
+    def curriculum_start(self, config: CurriculumConfig | None = None) -> CurriculumStatus:
+        """A new curriculum session (`POST /v1/curriculum`)."""
+        body = (config or CurriculumConfig()).model_dump(mode="json", exclude_defaults=True)
+        return CurriculumStatus.model_validate_json(
+            self._request("POST", "/v1/curriculum", json=body).content
+        )
+
+    def curriculum_next(self, session_id: str, n: int) -> NextResponse:
+        """The session's next `n` problems, with their prompts."""
+        path = f"/v1/curriculum/{quote(session_id, safe='')}/next"
+        return NextResponse.model_validate_json(self._request("POST", path, json={"n": n}).content)
+
+    def curriculum_report(self, session_id: str, groups: Sequence[GroupReport]) -> CurriculumStatus:
+        """Report each served problem's group of rewards; the session may move a rung."""
+        path = f"/v1/curriculum/{quote(session_id, safe='')}/report"
+        body = ReportRequest(groups=list(groups)).model_dump(mode="json")
+        return CurriculumStatus.model_validate_json(self._request("POST", path, json=body).content)
+
+    def curriculum_restore(self, state: CurriculumState) -> CurriculumStatus:
+        """Put a session back (`PUT`), e.g. on a service restarted without `SCHED_CURRICULUM_DIR`."""
+        path = f"/v1/curriculum/{quote(state.session_id, safe='')}"
+        body = state.model_dump(mode="json")
+        return CurriculumStatus.model_validate_json(self._request("PUT", path, json=body).content)
 
 
 def _short(exc: BaseException) -> str:

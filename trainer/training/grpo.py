@@ -82,6 +82,18 @@ class EnvScriptArguments:
         default=None,
         metadata={"help": "Cache of converted models (default $SCHED_MODEL_CACHE or ~/.cache/sched-rl)."},
     )
+    curriculum: bool = field(
+        default=False,
+        metadata={
+            "help": "Train on a curriculum session of the service (docs/contract.md section 7): problems "
+            "served at the difficulty that keeps the group success rate near its target, the prompt "
+            "scaffold fading as the learner masters it. Replaces split/dataset_size/difficulty/prompt_style."
+        },
+    )
+    curriculum_config: str | None = field(
+        default=None,
+        metadata={"help": 'JSON of CurriculumConfig fields, e.g. \'{"target": 0.5, "window": 4}\'.'},
+    )
     vllm_weights_dir: str | None = field(
         default=None,
         metadata={
@@ -180,7 +192,14 @@ def run(
     health = client.wait_until_healthy(timeout=script_args.env_health_timeout)
     log.info("environment %s healthy, reward_version %s", script_args.env_url, health.reward_version)
 
-    scorer = EnvScorer(client, script_args.profile)
+    feed = None
+    if script_args.curriculum:
+        from trainer.training.curriculum import CurriculumFeed, parse_config
+
+        batch_prompts = training_args.generation_batch_size // training_args.num_generations
+        feed = CurriculumFeed(client, parse_config(script_args.curriculum_config), batch_prompts)
+        training_args.shuffle_dataset = False  # a shuffle buffer would read 1000 problems ahead
+    scorer = EnvScorer(client, script_args.profile, on_results=feed.observe_results if feed else None)
     if training_args.reward_weights is not None and list(training_args.reward_weights) != scorer.weights:
         raise ValueError(
             f"reward weights come from the service's profile {script_args.profile!r} ({scorer.weights}); "
@@ -205,15 +224,19 @@ def run(
     training_args.model_init_kwargs = model_init_kwargs
 
     style = script_args.prompt_style or trained_prompt_style(model_path)
-    dataset = build_dataset(
-        client,
-        script_args.split,
-        script_args.dataset_size,
-        script_args.difficulty,
-        style,
-        script_args.dataset_offset,
-    )
-    if script_args.max_prompt_tokens is not None:
+    if feed is not None:
+        dataset = feed.dataset()
+        style = "default"  # where the curriculum ends: the published prompt
+    else:
+        dataset = build_dataset(
+            client,
+            script_args.split,
+            script_args.dataset_size,
+            script_args.difficulty,
+            style,
+            script_args.dataset_offset,
+        )
+    if script_args.max_prompt_tokens is not None and feed is None:
         from transformers import AutoTokenizer
 
         dataset = drop_long_prompts(

@@ -60,8 +60,14 @@ class _Batch:
 class EnvScorer:
     """Scores a reward batch with one request and serves the results to every component of the profile."""
 
-    def __init__(self, backend: ScoreBackend, profile: str = "default") -> None:
+    def __init__(
+        self,
+        backend: ScoreBackend,
+        profile: str = "default",
+        on_results: Callable[[list[str], list[ScoreResult]], None] | None = None,
+    ) -> None:
         self.backend = backend
+        self.on_results = on_results  # called with each scored batch (a curriculum reports its groups)
         info = backend.info()
         by_name = {p.name: p for p in info.profiles}
         if profile not in by_name:
@@ -118,11 +124,13 @@ class EnvScorer:
         if len(response.results) != len(items):
             raise RewardContractError(f"sent {len(items)} items, got {len(response.results)} results")
         _log_batch(response.results, kwargs.get("log_metric"), kwargs.get("log_extra"), list(ids))
+        if self.on_results is not None:
+            self.on_results(list(ids), response.results)
         return response.results
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without the batch cache (an `EnvClient` backend pickles itself as its URL)."""
-        return {**self.__dict__, "_batch": None}
+        return {**self.__dict__, "_batch": None, "on_results": None}
 
 
 def _log_batch(
