@@ -58,9 +58,9 @@ def main() -> None:
         for engine in opts.engines:
             with tempfile.TemporaryDirectory() as out:
                 started = time.perf_counter()
-                summary, rows = evaluate(
-                    client, engine, model, problems, replace(settings, engine=engine), Path(out)
-                )
+                run_settings = replace(settings, engine=engine, output_dir=Path(out))
+                found = evaluate(client, engine, model, {opts.prompt_style: problems}, run_settings)
+                summary, rows = found[opts.prompt_style]
                 wall = time.perf_counter() - started
             tokens = sum(len(tok.encode(r.completion, add_special_tokens=False)) for r in rows)
             runs[engine] = {

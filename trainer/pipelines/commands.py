@@ -43,6 +43,26 @@ def learn(
             "build of it runs here).",
         ),
     ] = "auto",
+    secondary_eval: Annotated[
+        bool,
+        typer.Option(
+            "--secondary_eval",
+            help="Also evaluate each phase in the training prompt style (the headline is always the "
+            "published `default` prompt).",
+        ),
+    ] = True,
+    curriculum: Annotated[
+        bool,
+        typer.Option(
+            "--curriculum",
+            help="GRPO on a curriculum session of the service (difficulty and prompt scaffold follow the "
+            "learner) instead of a fixed slice of the train split.",
+        ),
+    ] = False,
+    curriculum_config: Annotated[
+        str | None,
+        typer.Option("--curriculum_config", help='JSON of CurriculumConfig fields, e.g. {"target": 0.5}.'),
+    ] = None,
     sft_args: Annotated[
         str, typer.Option("--sft_args", help='Extra SFT flags, e.g. "--dataset_size 64".')
     ] = "",
@@ -74,6 +94,9 @@ def learn(
             eval_batch_size=eval_batch_size,
             dtype=dtype,
             engine=engine,
+            secondary_eval=secondary_eval,
+            curriculum=curriculum,
+            curriculum_config=curriculum_config,
             sft_args=tuple(shlex.split(sft_args)),
             grpo_args=tuple(shlex.split(grpo_args)),
         )

@@ -6,13 +6,19 @@
 Every phase talks to the environment service over HTTP: prompts from `/v1/problems`, the cold-start
 answers from `/v1/solve {"trace": true}`, GRPO rewards and every evaluation score from `/v1/score`.
 The three evaluations use the **same** held-out test problems (never trained on: SFT and GRPO draw from
-the train split, which shares no problem with the test split), greedy decoding and the prompt style the
-model is trained with, so the phases differ only by their weights. What it writes to `--output_dir`:
+the train split, which shares no problem with the test split) and greedy decoding, so the phases differ
+only by their weights. The headline is always the **published prompt** (`default` style), whatever
+style the model trains with: a model trained with a scaffold is judged without it, on the prompt the
+published figures were measured on. When training uses another style (`guided` by default), each phase
+is also evaluated in that style, a secondary row (`--secondary_eval false` skips it). What it writes to
+`--output_dir`:
 
-    learning.json            final_model, phases.{base,sft,grpo} (eval summaries, the keys of
-                             summary.json), references, paired comparisons, GRPO steps, timings
+    learning.json            final_model, phases.{base,sft,grpo} (the headline evaluations: summaries
+                             with the keys of summary.json), phases_by_style (every style evaluated),
+                             references, paired comparisons, GRPO steps, timings
     report.md, *.png         per-step GRPO rewards, before/after table, verdict mix per phase
-    eval-{base,sft,grpo}/    each evaluation's results.jsonl and summary.json
+    eval-{base,sft,grpo}/    each headline evaluation's results.jsonl and summary.json
+    eval-{phase}-{style}/    the secondary evaluations (the training style)
     sft/  grpo/              the adapters (each with its sched_env.json card)
 
 A phase whose output is complete is skipped when the command runs again, and an interrupted GRPO phase
@@ -49,6 +55,7 @@ from trainer.training.trl_cpu import release_freed_memory
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 PHASES = ("base", "sft", "grpo")
+HEADLINE_STYLE = "default"  # the published prompt: every evaluation's headline
 REFERENCES = ("solver", "greedy_weight", "earliest_finish")
 console = Console()
 
@@ -73,6 +80,19 @@ class LearnSettings:
     profile: str = "default"
     service_train_size: int = 2000  # problems the local service generates (SFT and GRPO draw from these)
     engine: str = "auto"  # what generates in the evaluations and GRPO: auto, hf, vllm (see `choose_engine`)
+    secondary_eval: bool = True  # also evaluate in the training style when it is not the published one
+    curriculum: bool = False  # GRPO on a curriculum session (docs/contract.md section 7) instead of a split
+    curriculum_config: str | None = None  # JSON of CurriculumConfig fields
+
+    def eval_styles(self) -> tuple[str, ...]:
+        """The styles every phase is evaluated in: the published prompt first (the headline)."""
+        if self.prompt_style == HEADLINE_STYLE or not self.secondary_eval:
+            return (HEADLINE_STYLE,)
+        return (HEADLINE_STYLE, self.prompt_style)
+
+    def eval_dir(self, phase: str, style: str) -> Path:
+        suffix = "" if style == HEADLINE_STYLE else f"-{style}"
+        return self.output_dir / f"eval-{phase}{suffix}"
 
 
 @contextmanager
@@ -83,18 +103,31 @@ def bar(description: str, total: int) -> Iterator[Callable[[int], None]]:
         yield partial(progress.advance, progress.add_task(description, total=total))
 
 
+def _found(out: Path, style: str) -> bool:
+    """An evaluation already written to `out` in `style` (one in another style is redone)."""
+    return (out / "summary.json").is_file() and load_summary(out).prompt_style == style
+
+
 def evaluate(
     client: EnvClient,
     name: str,
     model: str,
-    problems: list[EvalProblem],
+    problems: dict[str, list[EvalProblem]],
     s: LearnSettings,
-    out: Path,
-) -> tuple[RunSummary, list[ResultRow]]:
-    """Greedy evaluation of `model` on `problems`, written to `out`; reused if already there."""
-    if (out / "summary.json").is_file():
-        console.print(f"[dim]{name}: evaluation found in {out}, skipped[/dim]")
-        return load_summary(out), load_rows(out)
+) -> dict[str, tuple[RunSummary, list[ResultRow]]]:
+    """Greedy evaluation of `model` on the same problems in each prompt style of `problems`, written to
+    `s.eval_dir(name, style)`; one engine for all styles; an evaluation already there is reused."""
+    results: dict[str, tuple[RunSummary, list[ResultRow]]] = {}
+    todo = []
+    for style in problems:
+        out = s.eval_dir(name, style)
+        if _found(out, style):
+            console.print(f"[dim]{name} ({style} prompts): evaluation found in {out}, skipped[/dim]")
+            results[style] = load_summary(out), load_rows(out)
+        else:
+            todo.append(style)
+    if not todo:
+        return results
     sampling = SamplingConfig(max_new_tokens=s.eval_max_new_tokens, temperature=0.0, seed=0)
     backend: Any
     if s.engine == "vllm":
@@ -105,25 +138,27 @@ def evaluate(
         from trainer.evaluation.hf_backend import HFBackend
 
         backend = HFBackend(model, sampling, batch_size=s.eval_batch_size, dtype=s.dtype)
-    with bar(f"eval {name}: generating", len(problems)) as tick:
-        run: Run = run_eval(
-            client,
-            backend,
-            problems,
-            profile=s.profile,
-            generate_progress=tick,
-            label=name,
-            model=model,
-            source=f"split:{s.eval_split}[:{len(problems)}]",
-            sampling=sampling.as_dict(),
-            prompt_style=s.prompt_style,
-        )
+    for style in todo:
+        with bar(f"eval {name} ({style} prompts): generating", len(problems[style])) as tick:
+            run: Run = run_eval(
+                client,
+                backend,
+                problems[style],
+                profile=s.profile,
+                generate_progress=tick,
+                label=name if style == HEADLINE_STYLE else f"{name} ({style})",
+                model=model,
+                source=f"split:{s.eval_split}[:{len(problems[style])}]",
+                sampling=sampling.as_dict(),
+                prompt_style=style,
+            )
+        write_run(run, s.eval_dir(name, style))
+        results[style] = run.summary, run.rows
     if hasattr(backend, "close"):
         backend.close()
     del backend
     release_freed_memory()
-    write_run(run, out)
-    return run.summary, run.rows
+    return {style: results[style] for style in problems}
 
 
 def _done(folder: Path) -> bool:
@@ -159,6 +194,10 @@ def grpo_phase(url: str, weights: dict[str, float], s: LearnSettings, start: Pat
     args = ["--config", str(s.grpo_config), "--env_url", url, "--output_dir", str(out)]
     args += ["--model_name_or_path", str(start), "--prompt_style", s.prompt_style]
     args += ["--profile", s.profile, "--dtype", s.dtype, "--use_vllm", str(s.engine == "vllm").lower()]
+    if s.curriculum:
+        args += ["--curriculum", "true"]
+        if s.curriculum_config:
+            args += ["--curriculum_config", s.curriculum_config]
     args += list(s.grpo_args)
     if any(out.glob("checkpoint-*")):
         args += ["--resume_from_checkpoint", "last"]
@@ -225,19 +264,25 @@ def learn(s: LearnSettings) -> dict[str, Any]:
     with service as url, EnvClient.from_url(url) as client:
         health = client.wait_until_healthy(timeout=120)
         console.print(f"environment service at {url} (reward_version {health.reward_version})")
-        problems = from_split(client, s.eval_split, s.eval_size, prompt_style=s.prompt_style)
+        split, size = s.eval_split, s.eval_size
+        problems = {style: from_split(client, split, size, prompt_style=style) for style in s.eval_styles()}
         profile = next(p for p in client.info().profiles if p.name == s.profile)
         weights = {c.name: c.weight for c in profile.components}
         base = _resolve_base(s.base_model)
 
+        by_style: dict[str, dict[str, tuple[RunSummary, list[ResultRow]]]] = {}
+
         def phase_eval(name: str, model: str) -> tuple[RunSummary, list[ResultRow]]:
-            out = s.output_dir / f"eval-{name}"
-            return _timed(timings, f"eval_{name}", lambda: evaluate(client, name, model, problems, s, out))
+            found = _timed(timings, f"eval_{name}", lambda: evaluate(client, name, model, problems, s))
+            for style, result in found.items():
+                by_style.setdefault(style, {})[name] = result
+            return found[HEADLINE_STYLE]
 
         def save_timings() -> None:
             _write_json(timings_path, timings)
 
-        console.rule(f"1/5 evaluate the base model on {len(problems)} {s.eval_split} problems")
+        n, styles = len(problems[HEADLINE_STYLE]), " and ".join(problems)
+        console.rule(f"1/5 evaluate the base model on {n} {s.eval_split} problems ({styles} prompts)")
         results = {"base": phase_eval("base", base)}
         save_timings()
         console.rule("2/5 SFT on the solver's traced answers")
@@ -251,7 +296,7 @@ def learn(s: LearnSettings) -> dict[str, Any]:
         save_timings()
         console.rule("5/5 evaluate the GRPO checkpoint")
         results["grpo"] = phase_eval("grpo", str(grpo_dir))
-        refs = references(client, problems, s)
+        refs = references(client, problems[HEADLINE_STYLE], s)
     timings["this_invocation"] = round(time.monotonic() - started, 1)
     save_timings()
 
@@ -270,13 +315,20 @@ def learn(s: LearnSettings) -> dict[str, Any]:
         "component_weights": weights,
         "eval": {
             "split": s.eval_split,
-            "n": len(problems),
+            "n": n,
             "decoding": "greedy",
             "max_new_tokens": s.eval_max_new_tokens,
+            "prompt_style": HEADLINE_STYLE,
+            "styles": list(problems),
         },
         "dtype": s.dtype,
         "engine": s.engine,
         "phases": {name: results[name][0].model_dump(mode="json") for name in PHASES},
+        "phases_by_style": {
+            style: {name: found[name][0].model_dump(mode="json") for name in PHASES}
+            for style, found in by_style.items()
+        },
+        "curriculum": s.curriculum,
         "references": {r.label: r.model_dump(mode="json") for r in refs},
         "comparisons": {k: {m: d.as_dict() for m, d in v.items()} for k, v in comparisons.items()},
         "grpo_steps": [h for h in grpo_log if "reward" in h],
@@ -326,11 +378,14 @@ def _resolve_base(name: str) -> str:
 
 def phase_table(learning: dict[str, Any]) -> Table:
     """Before/after per phase, with the reference policies, as the console shows it."""
-    n = learning["eval"]["n"]
-    table = Table(title=f"{n} held-out test problems, greedy decoding ({learning['prompt_style']} prompts)")
+    n, headline = learning["eval"]["n"], learning["eval"].get("prompt_style", learning["prompt_style"])
+    table = Table(title=f"{n} held-out test problems, greedy decoding ({headline} prompts: the headline)")
     for col in ("phase", "valid %", "mean score ratio", "exact optimal %", "mean reward"):
         table.add_column(col, justify="left" if col == "phase" else "right")
     rows = [(name, learning["phases"][name], "") for name in PHASES]
+    for style, phases in learning.get("phases_by_style", {}).items():
+        if style != headline:
+            rows += [(f"{name} ({style} prompts)", phases[name], "italic") for name in PHASES]
     rows += [(f"{name} (reference)", summary, "dim") for name, summary in learning["references"].items()]
     for name, summary, style in rows:
         table.add_row(

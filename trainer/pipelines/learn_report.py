@@ -57,6 +57,23 @@ def _summaries(learning: dict[str, Any]) -> list[RunSummary]:
     return phases + refs
 
 
+def _secondary(learning: dict[str, Any]) -> list[str]:
+    """The table of each evaluation in the training style, when it is not the headline's."""
+    headline = learning["eval"].get("prompt_style", learning["prompt_style"])
+    out = []
+    for style, phases in learning.get("phases_by_style", {}).items():
+        if style == headline:
+            continue
+        summaries = [RunSummary.model_validate(phases[name]) for name in ("base", "sft", "grpo")]
+        out += [
+            f"### The same problems in the training style (`{style}` prompts: a scaffold)",
+            "",
+            table(summaries),
+            "",
+        ]
+    return out
+
+
 def _comparison_lines(learning: dict[str, Any]) -> list[str]:
     lines = []
     for key, label in (
@@ -73,18 +90,22 @@ def markdown(learning: dict[str, Any]) -> str:
     ev, steps = learning["eval"], learning["grpo_steps"]
     zero = [float(h["frac_reward_zero_std"]) for h in steps if "frac_reward_zero_std" in h]
     timings = learning["timings_s"]
+    headline = ev.get("prompt_style", learning["prompt_style"])
+    trained = "a curriculum session" if learning.get("curriculum") else f"{learning['prompt_style']} prompts"
     out = [
         "# Learning report",
         "",
-        f"Base model `{learning['base_model']}`, final model `{learning['final_model']}`, "
-        f"{learning['prompt_style']} prompts, reward version {learning['reward_version']}. Every phase is "
+        f"Base model `{learning['base_model']}`, final model `{learning['final_model']}`, trained on "
+        f"{trained}, reward version {learning['reward_version']}. Every phase is "
         f"evaluated on the same {ev['n']} held-out `{ev['split']}` problems (never trained on), "
-        f"{ev['decoding']} decoding, at most {ev['max_new_tokens']} new tokens.",
+        f"{ev['decoding']} decoding, at most {ev['max_new_tokens']} new tokens, with the **{headline}** "
+        "prompt (the published one when `default`).",
         "",
         "## Before and after",
         "",
         table(_summaries(learning)),
         "",
+        *_secondary(learning),
         f"![valid and score]({VALID_CHART})",
         "",
         f"![verdicts]({FAILURE_CHART})",

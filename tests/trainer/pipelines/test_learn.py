@@ -9,7 +9,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from tests.conftest import LiveServer, missing_tool
@@ -27,8 +29,9 @@ GRPO = (
 )
 
 
-def settings(url: str, model: Path, out: Path, engine: str = "hf") -> LearnSettings:
+def settings(url: str, model: Path, out: Path, engine: str = "hf", **kw: Any) -> LearnSettings:
     return LearnSettings(
+        **kw,
         engine=engine,
         output_dir=out,
         env_url=url,
@@ -52,16 +55,26 @@ def test_learn_runs_every_phase_and_resumes(
     assert (out / "grpo" / "adapter_config.json").is_file()
     assert set(learning["phases"]) == set(PHASES)
     summary_keys = set(json.loads((out / "eval-base" / "summary.json").read_text()))
-    for name in PHASES:
-        phase = learning["phases"][name]
-        assert set(phase) == summary_keys  # the same keys as an eval's summary.json
-        assert phase["n"] == 4 and phase["prompt_style"] == "guided"
-        assert phase["source"] == "split:test[:4]"  # the same held-out problems in every phase
-    ids = [
-        [json.loads(line)["problem_id"] for line in (out / f"eval-{n}" / "results.jsonl").open()]
-        for n in PHASES
+    # the headline is the published prompt; the training style (guided) is the secondary row
+    assert learning["eval"]["prompt_style"] == "default" and learning["eval"]["styles"] == [
+        "default",
+        "guided",
     ]
-    assert ids[0] == ids[1] == ids[2] and all(i.startswith("test-") for i in ids[0])
+    assert set(learning["phases_by_style"]) == {"default", "guided"}
+    assert learning["phases_by_style"]["default"] == learning["phases"]
+    for style, folder in (("default", "eval-{}"), ("guided", "eval-{}-guided")):
+        for name in PHASES:
+            phase = learning["phases_by_style"][style][name]
+            assert phase == json.loads((out / folder.format(name) / "summary.json").read_text())
+            assert set(phase) == summary_keys  # the same keys as an eval's summary.json
+            assert phase["n"] == 4 and phase["prompt_style"] == style
+            assert phase["source"] == "split:test[:4]"  # the same held-out problems in every phase
+    ids = [
+        [json.loads(line)["problem_id"] for line in (out / folder / "results.jsonl").open()]
+        for n in PHASES
+        for folder in (f"eval-{n}", f"eval-{n}-guided")
+    ]
+    assert all(i == ids[0] for i in ids) and all(i.startswith("test-") for i in ids[0])
     assert learning["references"]["solver"]["valid_pct"] == 100.0
     assert learning["references"]["solver"]["mean_score_ratio"] == 1.0
     for comparison in learning["comparisons"].values():
@@ -79,6 +92,7 @@ def test_learn_runs_every_phase_and_resumes(
     for chart in ("grpo_rewards.png", "valid_and_score.png", "failures.png"):
         assert (out / chart).stat().st_size > 1000 and f"]({chart})" in report
     assert "| GRPO vs the SFT checkpoint | reward |" in report
+    assert "with the **default** prompt" in report and "(`guided` prompts: a scaffold)" in report
     # the prompt style travels with the weights: SFT wrote it, the merged model and GRPO kept it
     assert read_card(out / "sft")["prompt_style"] == "guided"
     assert read_card(out / "sft" / "merged")["prompt_style"] == "guided"
@@ -114,3 +128,31 @@ def test_learn_with_vllm_generating(
     assert all(learning["phases"][n]["backend"] == "vllm" and learning["phases"][n]["n"] == 4 for n in PHASES)
     assert [s["step"] for s in learning["grpo_steps"]] == [1, 2]
     assert all("sampling/sampling_logp_difference/max" in s for s in learning["grpo_steps"])  # vLLM sampled
+
+
+def test_learn_with_a_curriculum(live_server: LiveServer, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """`learn --curriculum`: GRPO's problems come from a curriculum session of the live service, each
+    group's rewards go back to it, and the session moves on the rewards (a target of 0.01 with a tiny
+    random model: every reported window is below it, so the session stays on the bottom rung)."""
+    out = tmp_path / "learn-curriculum"
+    config = '{"window": 1, "target": 0.02, "band": 0.01, "start_rung": 2}'
+    learning = learn(
+        settings(
+            live_server.url,
+            tiny_model_dir,
+            out,
+            curriculum=True,
+            curriculum_config=config,
+            secondary_eval=False,
+        )
+    )
+    assert learning["curriculum"] is True and learning["eval"]["styles"] == ["default"]
+    status = json.loads((out / "grpo" / "curriculum.json").read_text())
+    state = status["state"]
+    # 2 steps x 1 problem (2 completions each): 2 groups served and reported, the rung moved down twice
+    assert state["served"] >= 2 and state["reported"] == 2
+    assert [h["rung"] for h in state["history"]] == [1, 0] and state["rung"] == 0
+    assert all(pid.startswith("train-c") for pid in state["recent"])
+    session = httpx.get(f"{live_server.url}/v1/curriculum/{state['session_id']}").json()
+    assert session["state"]["reported"] == 2
+    assert [s["step"] for s in learning["grpo_steps"]] == [1, 2]
