@@ -310,9 +310,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 3
     trainer.end()
     if trainer.accelerator.is_main_process:
-        if feed is not None:  # where the session ended, and how it moved (docs/contract.md section 7)
-            path = Path(training_args.output_dir) / "curriculum.json"
-            path.write_text(feed.status.model_dump_json(indent=2) + "\n", encoding="utf-8")
         what = "LoRA adapter" if model_args.use_peft else "model"
         print(f"{what} saved to {training_args.output_dir}")
     exit_if_distributed(0)  # before `trainer` is freed: see trainer/training/distributed.py
