@@ -139,12 +139,14 @@ def _log_batch(
     log_extra: Callable[[str, list[Any]], None] | None,
     problem_ids: list[str],
 ) -> None:
-    """Batch-level figures TRL has no column for: unscored share, valid share, mean score ratio."""
+    """Batch-level figures TRL has no column for: unscored share, valid share, `overlap` share, mean score
+    ratio (the verdict and the ratio do not depend on the profile: runs of two profiles compare)."""
     scored = [r for r in results if r.error is None]
     if log_metric is not None:
         log_metric("env/unscored_frac", 1 - len(scored) / len(results))
         if scored:
             log_metric("env/valid_frac", sum(r.verdict == Verdict.valid for r in scored) / len(scored))
+            log_metric("env/overlap_frac", sum(r.verdict == Verdict.overlap for r in scored) / len(scored))
             log_metric("env/score_ratio", sum(r.score_ratio or 0.0 for r in scored) / len(scored))
     if log_extra is not None:
         log_extra("problem_id", problem_ids)

@@ -111,7 +111,7 @@ def test_unscorable_items_become_none_and_the_rest_is_scored(
     for values in out.values():
         assert values[0] == 1.0 and values[1] is None
     assert logs.metrics["env/unscored_frac"] == [0.5]
-    assert logs.metrics["env/valid_frac"] == [1.0]
+    assert logs.metrics["env/valid_frac"] == [1.0] and logs.metrics["env/overlap_frac"] == [0.0]
     assert logs.extra["problem_id"] == [pid, "train-999999"]
     assert logs.extra["verdict"][0] == "valid" and "unknown problem_id" in logs.extra["verdict"][1]
 
@@ -187,3 +187,12 @@ def test_pickled_scorer_keeps_every_replica_and_the_retry_policy(env: CountingCl
     assert clone.backend.url == "http://a:8000,http://b:8000"
     assert clone.backend.retry_settings() == remote.retry_settings()
     assert clone.backend.http.timeout == remote.http.timeout
+
+
+def test_scored_batches_reach_the_on_results_callback(env: CountingClient, gold: dict[str, str]) -> None:
+    """What a curriculum listens to: every scored batch, ids and results in order, once per batch."""
+    seen: list[tuple[list[str], list[float | None]]] = []
+    scorer = EnvScorer(env, on_results=lambda ids, results: seen.append((ids, [r.reward for r in results])))
+    pid = next(iter(gold))
+    call_all(scorer, [gold[pid], "nonsense"], [pid, pid])
+    assert seen == [([pid, pid], [100.0, 0.0])]
