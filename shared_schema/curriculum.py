@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -13,7 +13,7 @@ from shared_schema.models import ProblemWithPrompt, PromptStyle
 class Rung(BaseModel):
     """One step of a curriculum's ladder: a generator level and the share of scaffolded prompts."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     level: int = Field(
         ge=0, le=7, description="Generator level (0 = 3 events ... 4 = the test distribution)."
@@ -26,7 +26,7 @@ class Rung(BaseModel):
 class CurriculumConfig(BaseModel):
     """`POST /v1/curriculum`: how the session moves. Every field has a default."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     target: float = Field(default=0.5, gt=0, lt=1, description="Success rate the session aims for.")
     band: float = Field(
@@ -40,7 +40,7 @@ class CurriculumConfig(BaseModel):
         default=None, min_length=1, max_length=64, description="The ladder, easiest first (default: 8 rungs)."
     )
     start_rung: int = Field(default=0, ge=0, description="Rung the session starts on.")
-    spread: list[float] = Field(
+    spread: list[Annotated[float, Field(ge=0, le=1e6)]] = Field(
         default=[0.25, 0.5, 0.25],
         min_length=1,
         max_length=9,
@@ -73,7 +73,7 @@ class CurriculumConfig(BaseModel):
 class CurriculumState(BaseModel):
     """A session's whole state: persisted as it is, returned by every curriculum call."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     session_id: str
     config: CurriculumConfig
@@ -122,7 +122,7 @@ class CurriculumProblem(ProblemWithPrompt):
 
 
 class NextRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     n: int = Field(ge=1, le=1024, description="How many problems to serve.")
 
@@ -134,7 +134,7 @@ class NextResponse(CurriculumStatus):
 class GroupReport(BaseModel):
     """The rewards of the completions sampled for one served problem (a GRPO group)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     problem_id: str = Field(max_length=64)
     rewards: list[float] = Field(min_length=1, max_length=1024)
@@ -148,6 +148,6 @@ class GroupReport(BaseModel):
 
 
 class ReportRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     groups: list[GroupReport] = Field(min_length=1, max_length=4096)

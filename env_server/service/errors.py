@@ -22,6 +22,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from env_server.service.settings import Settings
 from shared_schema.errors import ErrorResponse, ValidationErrorResponse
@@ -84,7 +86,7 @@ def validation_error_response(exc: ValidationError | RequestValidationError) -> 
     return JSONResponse(status_code=422, content={"detail": error_list(exc.errors())})
 
 
-def http_error_response(exc: HTTPException) -> JSONResponse:
+def http_error_response(exc: StarletteHTTPException) -> JSONResponse:
     """The response of an `HTTPException`: a bounded string, or a one-error list for a 422."""
     headers = getattr(exc, "headers", None)
     text = clip_message(str(exc.detail))
@@ -108,10 +110,23 @@ def install_error_handlers(app: FastAPI) -> None:
         return response
 
     @app.exception_handler(HTTPException)
-    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+    @app.exception_handler(StarletteHTTPException)  # the router's own 404 and 405
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         response = http_error_response(exc)
+        if exc.status_code == 405:  # Starlette names the first route's methods only; a path may have several
+            response.headers["allow"] = ", ".join(allowed_methods(request))
         collect_after_large_failure(request)
         return response
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app answers at the request's path (the `Allow` of a 405): the
+    routes whose path matches, whatever their method (Starlette's partial match)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if route.matches(request.scope)[0] is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 def _ref(name: str) -> dict[str, Any]:

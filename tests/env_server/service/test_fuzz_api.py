@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 KEYS = ["items", "problem", "problem_id", "completion", "events", "priorities", "name", "start", "end",
-        "profile", "query", "prompts", "labels", "action", "x"]  # fmt: skip
+        "profile", "query", "prompts", "labels", "action", "x", "n", "groups", "rewards", "target", "spread",
+        "window", "rungs", "level", "guided", "start_rung", "session_id", "config", "rung"]  # fmt: skip
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20),
     st.sampled_from(["09:00", "24:60", "train-000000", "default", "<schedule>", ""]),
@@ -20,13 +21,24 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(KEYS), inner, max_size=4),
     max_leaves=20,
 )
-ROUTES = ["/v1/score", "/v1/solve", "/v1/prompt", "/get_reward", "/openenv/reset", "/openenv/step"]
+ROUTES = ["/v1/score", "/v1/solve", "/v1/prompt", "/get_reward", "/openenv/reset", "/openenv/step",
+          "/v1/curriculum", "/v1/curriculum/{sid}/next", "/v1/curriculum/{sid}/report"]  # fmt: skip
+_SESSION: list[str] = []
+
+
+def _route(client: TestClient, route: str) -> str:
+    """The route, with a curriculum session of its own where it names one."""
+    if "{sid}" not in route:
+        return route
+    if not _SESSION:
+        _SESSION.append(client.post("/v1/curriculum", json={}).json()["state"]["session_id"])
+    return route.replace("{sid}", _SESSION[0])
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.sampled_from(ROUTES), json_values)
 def test_random_json_never_gets_a_500(client: TestClient, route: str, body: Any) -> None:
-    r = client.post(route, json=body)
+    r = client.post(_route(client, route), json=body)
     assert r.status_code < 500, (route, body, r.text)
     if r.status_code >= 400:
         assert "detail" in r.json()
@@ -35,7 +47,7 @@ def test_random_json_never_gets_a_500(client: TestClient, route: str, body: Any)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.sampled_from(ROUTES), st.binary(max_size=200))
 def test_random_bytes_never_get_a_500(client: TestClient, route: str, body: bytes) -> None:
-    r = client.post(route, content=body, headers={"content-type": "application/json"})
+    r = client.post(_route(client, route), content=body, headers={"content-type": "application/json"})
     assert r.status_code < 500, (route, body, r.text)
 
 
