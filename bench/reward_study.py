@@ -92,6 +92,7 @@ def main() -> None:
     cli.add_argument("--val_offset", type=int, default=1900)
     cli.add_argument("--val_size", type=int, default=100)
     cli.add_argument("--engine", default="auto")
+    cli.add_argument("--eval_max_new_tokens", type=int, default=640)
     cli.add_argument("--grpo_args", default="", help="Extra GRPO flags for every arm (equal compute).")
     opts = cli.parse_args()
 
