@@ -181,7 +181,7 @@ def test_env_service() -> None:
     for key, value in env["environment"].items():
         if key not in ("SCHED_HOST", "SCHED_PORT", "SCHED_WORKERS"):
             expected = getattr(defaults, key.removeprefix("SCHED_").lower())
-            assert str(expected) == interpolate(value), key
+            assert ("" if expected is None else str(expected)) == interpolate(value), key
 
 
 def test_trainer_service() -> None:

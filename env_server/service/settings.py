@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -93,11 +93,17 @@ class Settings(BaseSettings):
     curriculum_dir: Path | None = Field(
         default=None,
         description="Directory curriculum sessions are kept in, so they survive a restart (replicas on one "
-        "host may share it). None: in memory (a trainer puts a lost session back with PUT).",
+        "host may share it). None or empty: in memory (a trainer puts a lost session back with PUT).",
     )
     curriculum_max_sessions: int = Field(
         default=1000, ge=1, le=1_000_000, description="Most curriculum sessions held at once (429 past it)."
     )
+
+    @field_validator("curriculum_dir", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        """`SCHED_CURRICULUM_DIR=` (compose's and the configmap's default) means none, not the cwd."""
+        return None if value == "" else value
 
     def api_key_set(self) -> tuple[str, ...]:
         """The configured API keys (empty: authentication off)."""

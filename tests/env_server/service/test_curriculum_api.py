@@ -133,3 +133,8 @@ def test_sessions_are_bounded() -> None:
     _start(c)
     r = c.post("/v1/curriculum", json={})
     assert r.status_code == 429 and "DELETE" in r.json()["detail"]
+
+
+def test_an_empty_directory_setting_means_memory() -> None:
+    """`SCHED_CURRICULUM_DIR=` (compose's and the configmap's default) is no directory, not the cwd."""
+    assert Settings(curriculum_dir="").curriculum_dir is None  # type: ignore[arg-type]
