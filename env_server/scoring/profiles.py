@@ -10,7 +10,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from operator import itemgetter, lt
+from operator import lt
 from typing import Any, cast
 
 from env_server.scoring.checks import Analysis, analyse, in_overlap, verdict, violations
@@ -125,8 +125,8 @@ def best_subset_and_pairs(spans: Sequence[tuple[int, int]], values: Sequence[int
         start = spans[i][0]
         before = bisect_right(ends, start, 0, j)  # spans ending by `start` come first in end order
         best[j + 1] = max(best[j], best[before] + values[i])
-    starts = sorted(map(itemgetter(0), spans))
     by_start = sorted(spans)
+    starts = [start for start, _ in by_start]
     pairs = 0
     for k, (_, end) in enumerate(by_start):  # later starters (ties too) that start before this one ends
         pairs += bisect_left(starts, end, k + 1) - (k + 1)
@@ -145,6 +145,16 @@ def graded_score_component(a: Analysis, problem: ProblemIndex) -> float:
     return best / problem.optimal_score * 0.5**pairs
 
 
+# The `format` and `order` components of the profiles that read with the strict parser
+STRICT_FORMAT = Component(
+    "format",
+    10.0,
+    format_component,
+    "one non-empty <think> block, then one <schedule> block holding only well-formed events",
+)
+ORDER = Component("order", 20.0, order_component, "at least 2 events, start times strictly increasing")
+
+
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (
@@ -154,15 +164,8 @@ PROFILES: dict[str, Profile] = {
             "touching events do not overlap.",
             parse=parse_strict,
             components=(
-                Component(
-                    "format",
-                    10.0,
-                    format_component,
-                    "one non-empty <think> block, then one <schedule> block holding only well-formed events",
-                ),
-                Component(
-                    "order", 20.0, order_component, "at least 2 events, start times strictly increasing"
-                ),
+                STRICT_FORMAT,
+                ORDER,
                 Component(
                     "score",
                     70.0,
@@ -198,15 +201,8 @@ PROFILES: dict[str, Profile] = {
             "halved for every overlapping pair (the overlap reward study, docs/reward-study.md).",
             parse=parse_strict,
             components=(
-                Component(
-                    "format",
-                    10.0,
-                    format_component,
-                    "one non-empty <think> block, then one <schedule> block holding only well-formed events",
-                ),
-                Component(
-                    "order", 20.0, order_component, "at least 2 events, start times strictly increasing"
-                ),
+                STRICT_FORMAT,
+                ORDER,
                 Component(
                     "score",
                     70.0,

@@ -43,7 +43,6 @@ class CurriculumFeed:
         status = client.curriculum_start(config)
         self.state: CurriculumState = status.state
         self.status: CurriculumStatus = status
-        self.served_styles: dict[str, str] = {}
         log.info(
             "curriculum session %s: rung %d (level %d, %.0f%% guided prompts)",
             self.session_id,
@@ -85,7 +84,6 @@ class CurriculumFeed:
             response = self._call(lambda: self.client.curriculum_next(self.session_id, self.prompts_per_call))
             self._keep(response)
             for p in response.problems:
-                self.served_styles[p.id] = p.prompt_style
                 yield {
                     "prompt": [m.model_dump() for m in p.prompt],
                     "problem_id": p.id,
