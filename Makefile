@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install native demo learn test test-all lint format serve bench screenshots clean
+.PHONY: install native demo learn test test-all lint format serve bench screenshots clean local-base compose-test
 
 install: $(VENV)/.installed $(VENV)/.native
 
@@ -68,6 +68,15 @@ bench: install
 # The playground screenshot in the docs, taken by the headless-browser test (needs chromium).
 screenshots: install
 	SCHED_SCREENSHOT_DIR=docs/img $(BIN)/pytest tests/env_server/service/test_playground.py -q
+
+# Containers (docs/deployment.md). docker/install-engine.sh gives a Debian box an engine (root).
+# local-base: the base images made locally, where no registry can be reached (root, debootstrap).
+local-base:
+	docker/local-base.sh
+
+# The images built and the stacks run on the engine (tests/compose; part of `make test` too).
+compose-test: install
+	$(BIN)/pytest -m compose tests/compose
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build env_server/scoring/*.so

@@ -10,7 +10,10 @@ checked against the compose files and the service's real /metrics.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,21 @@ def manifests() -> dict[str, dict[str, Any]]:
     return out
 
 
+def rendered() -> dict[str, dict[str, Any]]:
+    """Kind → resource, as `kubectl kustomize deploy/k8s` renders them (what `kubectl apply -k` sends)."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        if os.environ.get("CI"):
+            pytest.fail("kubectl missing in CI (.ci/run installs Debian's kubernetes-client)")
+        pytest.skip("kubectl not installed: the kustomization is not rendered")
+    out = subprocess.run(
+        [kubectl, "kustomize", str(K8S)], capture_output=True, text=True, timeout=60, check=True
+    )
+    docs = {doc["kind"]: doc for doc in yaml.safe_load_all(out.stdout) if doc}
+    assert len(docs) == len(list(yaml.safe_load_all(out.stdout)))  # one resource per kind
+    return docs
+
+
 # --- Kubernetes ---------------------------------------------------------------------------------------------
 
 
@@ -47,7 +65,7 @@ def test_manifests_validate_against_the_kubernetes_schemas(version: str) -> None
     from kubernetes_validate import utils
 
     target = utils.latest_version() if version == "latest" else version
-    docs = manifests()
+    docs = rendered()
     assert set(docs) == {
         "ConfigMap",
         "Deployment",
@@ -61,6 +79,17 @@ def test_manifests_validate_against_the_kubernetes_schemas(version: str) -> None
     broken["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["pathh"] = "/health"
     with pytest.raises(kv.ValidationError):  # the validator does catch a typo
         kv.validate(broken, target, strict=True)
+
+
+def test_kustomize_renders_the_image_compose_builds() -> None:
+    """The rendered Deployment runs the image `docker compose build` makes (kustomize's `images:` applied), and
+    the rendered resources are the files' own otherwise."""
+    docs = rendered()
+    env_image = interpolate(compose()["services"]["env"]["image"])
+    assert docs["Deployment"]["spec"]["template"]["spec"]["containers"][0]["image"] == env_image
+    files = manifests()
+    assert set(docs) == set(files)
+    assert docs["ConfigMap"]["data"] == files["ConfigMap"]["data"]
 
 
 def test_kustomization_lists_every_manifest() -> None:
