@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from fastapi import FastAPI, HTTPException, Query
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -23,6 +24,7 @@ from env_server.service.errors import Unprocessable, complete_openapi, install_e
 from env_server.service.integrations.openenv import openenv_router
 from env_server.service.integrations.openrlhf import openrlhf_router
 from env_server.service.metrics import install as install_metrics
+from env_server.service.offload import OffloadLargeBodies
 from env_server.service.playground import install as install_playground
 from env_server.service.score_api import ScoreEndpoint, ScoreService, replay_body, score_router
 from env_server.service.security import AccessControl
@@ -118,6 +120,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings, app.state.store, app.state.scorer = settings, store, scorer
     scoring = score_router(scorer)
     app.add_middleware(ScoreEndpoint, service=scorer, routes=scoring.routes)  # innermost: inside the limits
+    score_paths = frozenset(r.path for r in scoring.routes if isinstance(r, APIRoute))
+    app.add_middleware(OffloadLargeBodies, min_bytes=settings.offload_body_bytes, skip=score_paths)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         AccessControl, api_keys=settings.api_key_set(), ws_origins=settings.ws_origin_set()

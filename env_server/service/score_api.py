@@ -19,11 +19,16 @@ the one definition of the schema, its errors and its OpenAPI page.
 
 Work that could hold the event loop (a body over `offload_body_bytes`, ids of problems that must first be
 generated, or a large validated batch) runs on a worker thread, and every request has a time budget
-(`request_time_budget_s`): past it, the work stops and the service answers 503.
+(`request_time_budget_s`): past it, the work stops and the service answers 503. A large body the fast path
+declines (a lone surrogate in a completion, say) is validated and scored on that thread too, never handed
+to the route to parse again on the event loop: on one worker, a legal 8 MB request that took that way held
+`/health` for 0.5–0.7 s, 1.3–1.6 s under load (docs/benchmarks.md). The thread also holds the interpreter
+in short steps only (`encode_results`), so the event loop gets it back within milliseconds.
 """
 
 from __future__ import annotations
 
+import email.message
 import json
 import time
 from dataclasses import dataclass
@@ -60,8 +65,13 @@ from env_server.service.settings import Settings
 from env_server.service.store import ProblemStore
 from shared_schema import ScoreRequest, ScoreResponse
 
-# A validated batch this large is scored on a worker thread (a few milliseconds of work at most inline).
+# A validated batch with more items or completion characters than this is scored on a worker thread (a
+# few milliseconds of work at most inline).
 _INLINE_ITEMS = 256
+_INLINE_CHARS = 256 * 1024
+# Results encoded (and freed) per step of a large response: one step holds the interpreter for at most a
+# few milliseconds, even when each result carries a thousand violations.
+_ENCODE_STEP = 16
 
 
 def dumps(obj: Any) -> bytes:
@@ -159,31 +169,33 @@ class ScoreService:
         with collector_paused():
             return self._run(plan, deadline)
 
-    def _run_body(self, body: bytes, deadline: float) -> Response | None:
-        """The whole fast path for a large body, on a worker thread. A request it cannot take is
-        validated here too (not on the event loop), so its 422 is raised from here."""
+    def _run_body(self, body: bytes, deadline: float) -> Response:
+        """The whole of `/v1/score` for a large body, on a worker thread: the fast path, else FastAPI's
+        validation (its 422 is raised from here) and the route's scoring, so none of it runs on the event
+        loop."""
         with collector_paused():
             return self._run_body_unpaused(body, deadline)
 
-    def _run_body_unpaused(self, body: bytes, deadline: float) -> Response | None:
+    def _run_body_unpaused(self, body: bytes, deadline: float) -> Response:
         plan = self._plan(body)
         response = None if plan is None else self._run(plan, deadline)
-        if response is None:
-            try:
-                data = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                data = _stdlib_json(body)
-            try:
-                ScoreRequest.model_validate(data, from_attributes=True)  # as FastAPI validates bodies
-            except ValidationError as e:
-                errors = [{**err, "loc": ("body", *err["loc"])} for err in e.errors(include_url=False)]
-                raise RequestValidationError(errors) from None
-        return response
+        if response is not None:
+            return response
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            data = _stdlib_json(body)
+        try:
+            req = ScoreRequest.model_validate(data, from_attributes=True)  # as FastAPI validates bodies
+        except ValidationError as e:
+            errors = [{**err, "loc": ("body", *err["loc"])} for err in e.errors(include_url=False)]
+            raise RequestValidationError(errors) from None
+        del data
+        return self.respond_validated(req, deadline)  # what the route would answer, off the event loop
 
     async def fast(self, request: Request) -> Response | None:
         """The response, or None to let the ordinary route validate and answer."""
-        ctype = request.headers.get("content-type", "")
-        if ctype.split(";", 1)[0].strip().lower() != "application/json":
+        if not is_json(request.headers.get("content-type", "")):
             return None
         body = await request.body()
         deadline = self.deadline()
@@ -216,7 +228,7 @@ class ScoreService:
             raise HTTPException(503, self.over_budget()) from None
         if self.metrics is not None:
             self.metrics.record_batch(profile.name, [r["verdict"] for r in results])
-        return json_response(REWARD_VERSION, profile.name, results)
+        return Response(content=encode_results(REWARD_VERSION, profile.name, results), media_type=_JSON)
 
     def respond_validated(self, req: ScoreRequest, deadline: float) -> Response:
         entries = entries_of(req.items, self.store.index, self.problems)
@@ -244,10 +256,44 @@ def _stdlib_json(body: bytes) -> Any:
         raise HTTPException(400, "There was an error parsing the body") from None
 
 
-def json_response(reward_version: str, profile: str, results: list[WireResult]) -> Response:
-    """A `ScoreResponse` written from wire dicts (same fields, same order as the model)."""
-    body = {"reward_version": reward_version, "profile": profile, "results": results}
-    return Response(content=dumps(body), media_type="application/json")
+_JSON = "application/json"
+
+
+def is_json(content_type: str) -> bool:
+    """Whether FastAPI reads a body with this `Content-Type` as JSON: `application/json` or
+    `application/*+json`, parameters and case aside (a missing type is not JSON: strict content types)."""
+    if content_type.split(";", 1)[0].strip().lower() == _JSON:
+        return True
+    if not content_type:
+        return False
+    message = email.message.Message()  # FastAPI's own parsing, for everything else
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json")
+    )
+
+
+def encode_results(reward_version: str, profile: str, results: list[WireResult]) -> bytes:
+    """A `ScoreResponse` written from wire dicts (same fields, same order as the model): the bytes of
+    `dumps({"reward_version": …, "profile": …, "results": results})`, encoded `_ENCODE_STEP` results at a
+    time. **Empties `results`**, freeing them a step at a time too.
+
+    One orjson call over 120 results with a thousand violations each (a 27 MB response) holds the
+    interpreter for about 30 ms, and freeing them in one go as long again; a worker thread that does either
+    keeps the event loop (and `/health`) waiting that long. In steps, the loop gets the interpreter back
+    between two of them."""
+    head = {"reward_version": reward_version, "profile": profile}
+    try:
+        parts = [
+            orjson.dumps(results[i : i + _ENCODE_STEP])[1:-1] for i in range(0, len(results), _ENCODE_STEP)
+        ]
+        body = orjson.dumps(head)[:-1] + b',"results":[' + b",".join(parts) + b"]}"
+    except orjson.JSONEncodeError:  # what orjson refuses (lone surrogates): all of it as `dumps` writes it
+        body = dumps({**head, "results": results})
+    while results:
+        del results[-_ENCODE_STEP:]
+    return body
 
 
 def score_router(service: ScoreService) -> APIRouter:
@@ -260,7 +306,8 @@ def score_router(service: ScoreService) -> APIRouter:
     async def score(req: ScoreRequest) -> Response:
         """Score completions against served (`problem_id`) or inline (`problem`) problems."""
         deadline = service.deadline()
-        if len(req.items) > _INLINE_ITEMS:
+        chars = sum(len(item.completion) for item in req.items)
+        if len(req.items) > _INLINE_ITEMS or chars > _INLINE_CHARS:
             return await run_in_threadpool(service.respond_validated_paused, req, deadline)
         return service.respond_validated(req, deadline)
 

@@ -62,8 +62,9 @@ class Settings(BaseSettings):
     offload_body_bytes: int = Field(
         default=256 * 1024,
         ge=0,
-        description="/v1/score bodies larger than this are parsed and scored on a worker thread, "
-        "so the event loop keeps answering other requests.",
+        description="Request bodies larger than this are parsed, validated and handled on a worker thread "
+        "(`/v1/score` and every other route that takes a body), so the event loop keeps answering other "
+        "requests, `/health` included.",
     )
 
     api_keys: str = Field(

@@ -113,7 +113,7 @@ def test_fast_path_answers_as_the_validated_route(
 
 
 @pytest.mark.parametrize("raw", RAW)
-@pytest.mark.parametrize("ctype", ["application/json", "text/plain", None])
+@pytest.mark.parametrize("ctype", ["application/json", "application/problem+json", "text/plain", None])
 def test_raw_bodies_answer_as_the_validated_route(
     fast: TestClient, offloaded: TestClient, validated: TestClient, raw: bytes, ctype: str | None
 ) -> None:
@@ -246,6 +246,30 @@ def test_collector_paused_nests_and_restores() -> None:
             assert not gc.isenabled()
         assert not gc.isenabled()
     assert gc.isenabled()
+
+
+def test_what_a_paused_success_leaves_is_frozen_and_a_failure_is_not() -> None:
+    """After a large request, what it left alive is out of the collector's scans (else the first young
+    collection walks it all at once, holding the interpreter); after a failure, nothing is frozen, so
+    the collection after a failed large request still frees its reference cycles."""
+    try:
+        with collector_paused():
+            kept = [[i] for i in range(1000)]
+        assert gc.get_freeze_count() >= len(kept)
+        gc.unfreeze()
+        with collector_paused() as pause:
+            kept = [[i] for i in range(1000)]
+            pause.freeze = False  # an error answered inside the block
+        assert gc.get_freeze_count() == 0
+        with pytest.raises(ValueError), collector_paused():
+            raise ValueError("failed")
+        assert gc.get_freeze_count() == 0 and gc.isenabled()
+        # one failure inside a paused stretch: none of the stretch is frozen
+        with collector_paused(), pytest.raises(ValueError), collector_paused():
+            raise ValueError("failed")
+        assert gc.get_freeze_count() == 0
+    finally:
+        gc.unfreeze()
 
 
 def test_served_worker_collects_young_garbage_less_often(monkeypatch: pytest.MonkeyPatch) -> None:

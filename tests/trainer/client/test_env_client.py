@@ -11,16 +11,20 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from env_server.service.app import create_app
 from env_server.service.settings import Settings
-from shared_schema import ScoreItem, Verdict
+from env_server.task.generator import generate_problem
+from shared_schema import Event, Problem, ProblemSpec, ScoreItem, ScoreRequest, Verdict
 from trainer.client.env_client import (
     DEFAULT_RETRY_TIMEOUT,
     EnvClient,
     EnvRequestError,
     EnvUnavailableError,
     backoff_wait,
+    score_request_json,
 )
 
 
@@ -213,3 +217,61 @@ def test_a_keyed_service_answers_the_client_with_its_key() -> None:
         with pytest.raises(EnvRequestError) as refused:
             EnvClient(http).info()
         assert refused.value.status_code == 401  # not retried: a wrong key is a configuration mistake
+
+
+class _Tagged(Event):
+    """A subclass with a field of its own: pydantic writes only `Event`'s fields for it."""
+
+    tag: str = "x"
+
+
+_text = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=30)  # any text JSON can carry
+_names = st.text(
+    alphabet=st.characters(exclude_categories=["Cs", "Zs", "Cc"], exclude_characters="<>"), min_size=1
+)
+
+
+@st.composite
+def _spec(draw: st.DrawFn) -> ProblemSpec:
+    names = draw(st.lists(_names.map(str.strip).filter(bool), min_size=1, max_size=5, unique=True))
+    starts = [draw(st.integers(0, 2000)) for _ in names]
+    kind = draw(st.sampled_from([Event, _Tagged]))
+    events = [kind(name=n, start=f"{s // 60:02d}:{s % 60:02d}", end=f"{(s + 30) // 60:02d}:{(s + 30) % 60:02d}")
+              for n, s in zip(names, starts, strict=True)]  # fmt: skip
+    priorities = draw(st.lists(st.sampled_from(names), unique=True))
+    return ProblemSpec(events=events, priorities=priorities)
+
+
+_items = st.one_of(
+    st.builds(lambda pid, c: ScoreItem(problem_id=pid, completion=c), _text, _text),
+    st.builds(lambda spec, c: ScoreItem(problem=spec, completion=c), _spec(), _text),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(_items, min_size=1, max_size=6),
+    st.sampled_from(["default", "original", "graded", "other"]),
+    st.booleans(),
+)
+def test_the_body_is_what_pydantic_writes(items: list[ScoreItem], profile: str, events: bool) -> None:
+    req = ScoreRequest(profile=profile, items=items, return_events=events)
+    assert score_request_json(req) == req.model_dump_json(exclude_none=True, exclude_defaults=True).encode()
+
+
+def test_the_body_of_served_problems_and_control_characters_is_what_pydantic_writes() -> None:
+    served = generate_problem(0, "train", 5)
+    assert isinstance(served, Problem)  # a subclass, with `id` and `optimal_score`: written as a spec
+    req = ScoreRequest(items=[ScoreItem(problem=served, completion='\x00\x1f\x7f\u2028é😀"\\/\n\t')])
+    assert score_request_json(req) == req.model_dump_json(exclude_none=True, exclude_defaults=True).encode()
+
+
+def test_the_body_writer_knows_every_field_of_the_request() -> None:
+    """A field added to these models must be added to `score_request_json` (or it would not be sent)."""
+    assert list(ScoreRequest.model_fields) == ["profile", "items", "return_events"]
+    assert list(ScoreItem.model_fields) == ["problem_id", "problem", "completion"]
+    assert list(ProblemSpec.model_fields) == ["events", "priorities"]
+    assert list(Event.model_fields) == ["name", "start", "end"]
+    event = Event(name="A", start="09:00", end="10:00")
+    assert (event.start_min, event.end_min, event.duration) == (540, 600, 60)
+    assert list(vars(event)) == ["name", "start", "end"]  # properties leave the instance dict alone

@@ -1,0 +1,194 @@
+"""The trainer's `/v1/score` request against the published reward functions, in one run, and where it goes.
+
+    .venv/bin/python bench/trainer_request.py [--seconds 3] [--batch 64]
+
+The request is the one the trainer's client sends: `EnvClient.score` (trainer/client/env_client.py) over
+httpx, with inline problems (`ScoreItem(problem=ProblemSpec, completion=...)`, as the evaluation runner and
+`rescore` send them), the body encoded by the client and the answer parsed into `ScoreResponse`. The
+service is `sched-env serve --workers 1`; one client thread. The completions are `bench/realistic.py`'s 400
+(64 problems), sent in batches of `--batch`.
+
+1. Throughput. Rounds alternate between the published functions in-process (all 400 completions,
+   `tests/env_server/scoring/published.py::published_rewards`) and each HTTP client (384 completions: six
+   batches of 64), so every figure sees the same machine load; each figure is its best round, the
+   published one too, and the ratio to the published figure is printed (target for the trainer's
+   request: >= 1.5x). The mean over all rounds follows, for reference. Clients:
+   - `EnvClient inline`: the trainer's request (target line);
+   - `EnvClient inline, pydantic body`: the same with the body written by pydantic's `model_dump_json`,
+     as `EnvClient.score` did before issue 24;
+   - `EnvClient by id`: `problem_id` items;
+   - `httpx + orjson inline`: bytes encoded once in advance, the answer parsed by `orjson.loads` (what
+     `bench/score_targets.py` section 2 sends): the service's share without the client's models.
+2. Where a batch's time goes, in-process, microseconds per batch (median of 200): the client's encoding
+   (pydantic, then `score_request_json`) and parsing (`ScoreResponse.model_validate_json`), and the
+   service's steps on the same body (msgspec decoding to a plan, resolving the inline problems through the
+   cache, scoring, encoding the answer).
+
+Not a test: figures on a shared machine are noisy; compare the ratios inside one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+from realistic import realistic_pairs  # noqa: E402
+
+from env_server.scoring.batch import score_batch  # noqa: E402
+from env_server.scoring.profiles import PROFILES, REWARD_VERSION  # noqa: E402
+from env_server.service.app import create_app  # noqa: E402
+from env_server.service.score_api import ScoreService, encode_results  # noqa: E402
+from env_server.service.settings import Settings  # noqa: E402
+from shared_schema import ProblemSpec, ScoreItem, ScoreRequest, ScoreResponse  # noqa: E402
+from tests.conftest import start_server  # noqa: E402
+from tests.env_server.scoring.published import published_rewards  # noqa: E402
+from trainer.client.env_client import EnvClient, score_request_json  # noqa: E402
+
+
+def race(fns: dict[str, Callable[[], int]], seconds: float) -> dict[str, tuple[float, float]]:
+    """(best, mean) items per second of each function; rounds alternate between the functions, in a new
+    order each round."""
+    for fn in fns.values():
+        fn()  # warm-up
+    done = {name: [0, 0.0] for name in fns}
+    best = dict.fromkeys(fns, 0.0)
+    order, shuffle = list(fns), random.Random(0).shuffle
+    end = time.perf_counter() + seconds * len(fns)
+    while time.perf_counter() < end:
+        shuffle(order)  # no function always runs right after another (say, after the in-process one)
+        for name in order:
+            t0 = time.perf_counter()
+            n = fns[name]()
+            took = time.perf_counter() - t0
+            best[name] = max(best[name], n / took)
+            done[name][0] += n
+            done[name][1] += took
+    return {name: (best[name], done[name][0] / done[name][1]) for name in fns}
+
+
+class PydanticBody(EnvClient):
+    """`EnvClient` as it encoded bodies before issue 24: pydantic's `model_dump_json`."""
+
+    def score(self, items: Any, profile: str = "default", return_events: bool = False) -> ScoreResponse:
+        req = ScoreRequest(profile=profile, items=list(items), return_events=return_events)
+        content = req.model_dump_json(exclude_none=True, exclude_defaults=True)
+        response = self._request(
+            "POST", "/v1/score", content=content, headers={"content-type": "application/json"}
+        )
+        return ScoreResponse.model_validate_json(response.content)
+
+
+def micro(fn: Callable[[], object], n: int = 200) -> float:
+    """Median microseconds of `fn`."""
+    for _ in range(20):
+        fn()
+    runs = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - t0)
+    return statistics.median(runs) * 1e6
+
+
+def breakdown(batches: list[list[ScoreItem]]) -> None:
+    """Section 2: each step of one batch, in-process."""
+    items = batches[0]
+    req = ScoreRequest(items=items)
+    body = score_request_json(req)
+    service: ScoreService = create_app(Settings(train_size=64, test_size=8)).state.scorer
+    plan = service._plan(body)
+    assert plan is not None
+    entries = service._entries(plan)
+    assert entries is not None
+    profile = PROFILES["default"]
+    results = score_batch(entries, profile, 65_536)
+    answer = encode_results(REWARD_VERSION, "default", list(results))
+    steps = {
+        "client: encode, pydantic model_dump_json (before)": lambda: req.model_dump_json(
+            exclude_none=True, exclude_defaults=True
+        ),
+        "client: encode, score_request_json (now)": lambda: score_request_json(req),
+        "service: decode the body (msgspec) to a plan": lambda: service._plan(body),
+        "service: resolve inline problems (cache hits)": lambda: service._entries(plan),
+        "service: score 64 completions": lambda: score_batch(entries, profile, 65_536),
+        "service: encode the answer": lambda: encode_results(REWARD_VERSION, "default", list(results)),
+        "client: parse the answer (ScoreResponse)": lambda: ScoreResponse.model_validate_json(answer),
+    }
+    print(f"\n2. one batch of {len(items)} inline items, in-process, median µs")
+    for name, fn in steps.items():
+        print(f"  {name:52} {micro(fn):8.0f}")
+    print(f"  body {len(body):,} bytes, answer {len(answer):,} bytes")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=3.0, help="measuring time per figure")
+    ap.add_argument("--batch", type=int, default=64)
+    args = ap.parse_args()
+    pairs = realistic_pairs(400)
+    specs = {p.id: ProblemSpec(events=p.events, priorities=p.priorities) for p, _ in pairs}
+    inline = [ScoreItem(problem=specs[p.id], completion=t) for p, t in pairs]
+    by_id = [ScoreItem(problem_id=p.id, completion=t) for p, t in pairs]
+    rounds = 384 // args.batch * args.batch
+    cut = range(0, rounds, args.batch)
+    inline_batches = [inline[i : i + args.batch] for i in cut]
+    id_batches = [by_id[i : i + args.batch] for i in cut]
+    raw = [score_request_json(ScoreRequest(items=b)) for b in inline_batches]
+    print(f"completions: {len(pairs)}, batch {args.batch}, {len(inline_batches)} batches per HTTP round")
+
+    server = start_server(workers=1, SCHED_TRAIN_SIZE="64")
+    try:
+        client, before = EnvClient.from_url(server.url), PydanticBody.from_url(server.url)
+        http = httpx.Client(base_url=server.url, timeout=60)
+        headers = {"content-type": "application/json"}
+
+        def send(c: EnvClient, batches: list[list[ScoreItem]]) -> Callable[[], int]:
+            def run() -> int:
+                for b in batches:
+                    assert len(c.score(b).results) == len(b)
+                return sum(map(len, batches))
+
+            return run
+
+        def send_raw() -> int:
+            for body in raw:
+                r = http.post("/v1/score", content=body, headers=headers)
+                assert len(orjson.loads(r.content)["results"]) == args.batch
+            return len(raw) * args.batch
+
+        fns: dict[str, Callable[[], int]] = {
+            "published (in-process)": lambda: (
+                [published_rewards(t, p, p.optimal_score) for p, t in pairs] and len(pairs)
+            ),
+            "EnvClient inline": send(client, inline_batches),
+            "EnvClient inline, pydantic body": send(before, inline_batches),
+            "EnvClient by id": send(client, id_batches),
+            "httpx + orjson inline": send_raw,
+        }
+        got = race(fns, args.seconds)
+    finally:
+        server.stop()
+    pub_best, pub_mean = got["published (in-process)"]
+    print("\n1. completions/s, 1 worker, 1 client thread (target: EnvClient inline >= 1.5x published)")
+    print(f"  {'':34} {'best round':>12} {'x published':>12} {'mean':>10} {'x published':>12}")
+    for name, (best, mean) in got.items():
+        print(
+            f"  {name:34} {best:>12,.0f} {best / pub_best:>11.2f}x {mean:>10,.0f} {mean / pub_mean:>11.2f}x"
+        )
+    breakdown(inline_batches)
+
+
+if __name__ == "__main__":
+    main()
