@@ -34,6 +34,7 @@ from env_server.service.store import ProblemStore  # noqa: E402
 from shared_schema import InfoResponse, ScoreItem, ScoreResponse  # noqa: E402
 from tests.conftest import SMALL, start_server  # noqa: E402
 from trainer.client.env_client import EnvClient  # noqa: E402
+from trainer.client.rewards import RewardResponse, RewardResult  # noqa: E402
 from trainer.training.reward_funcs import EnvScorer  # noqa: E402
 
 
@@ -50,6 +51,15 @@ class InProcessBackend:
     def score(self, items: Sequence[ScoreItem], profile: str = "default") -> ScoreResponse:
         results = score_items(items, get_profile(profile), self.store.index)
         return ScoreResponse(reward_version=REWARD_VERSION, profile=profile, results=results)
+
+    def rewards(self, items: Sequence[ScoreItem], profile: str = "default") -> RewardResponse:
+        """`score`'s results as the reward path's view (`EnvScorer` calls this)."""
+        fields = RewardResult.__struct_fields__
+        results = [
+            RewardResult(**{f: getattr(r, f) for f in fields})
+            for r in score_items(items, get_profile(profile), self.store.index)
+        ]
+        return RewardResponse(reward_version=REWARD_VERSION, profile=profile, results=results)
 
 
 class Alternate(TrainerCallback):  # type: ignore[misc]

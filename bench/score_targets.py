@@ -10,8 +10,9 @@
 2. `POST /v1/score`, batch 64, 1 worker, 1 client thread (httpx, response parsed): completions/s over the
    published in-process rate. Rounds alternate between the published functions and each client (six
    batches of 64 per round), and every figure, the published one too, is its best round (the mean over
-   all rounds is printed after it). First the trainer's request: `EnvClient.score` with inline problems,
-   the body written by the client and the answer parsed into `ScoreResponse` (target >= 1.5x, issue 24).
+   all rounds is printed after it). First the trainer's request: `EnvClient.rewards` (what the GRPO reward
+   path, `EnvScorer`, calls) with inline problems, the body written by the client and the answer decoded
+   into the reward view (target >= 1.5x, issue 24).
    Then clients that encode every request and parse every response with orjson (targets: inline problems
    >= 1.0x, `problem_id` items >= 1.2x), and the same with httpx's `json=` (the standard library), for
    reference.
@@ -157,13 +158,13 @@ def httpx_round(
 def env_client_round(
     client: EnvClient, batches: list[list[ScoreItem]], lat: list[float]
 ) -> Callable[[], int]:
-    """One round of the trainer's requests: `EnvClient.score` on each batch (the client writes the body
-    and parses the answer into `ScoreResponse`)."""
+    """One round of the trainer's requests: `EnvClient.rewards` on each batch (the client writes the body
+    and decodes the answer into the reward view), as `EnvScorer` sends them."""
 
     def run() -> int:
         for items in batches:
             t0 = time.perf_counter()
-            assert len(client.score(items).results) == len(items)
+            assert len(client.rewards(items).results) == len(items)
             lat.append(time.perf_counter() - t0)
         return sum(map(len, batches))
 
@@ -475,7 +476,7 @@ def main() -> None:
         http = httpx.Client(base_url=server.url, timeout=60)
         cases: list[tuple[str, float | None, Callable[[list[float]], Callable[[], int]]]] = [
             ("EnvClient, inline", 1.5,
-             lambda lat: env_client_round(EnvClient(http, url=server.url), trainer_batches, lat)),
+             lambda lat: env_client_round(EnvClient.from_url(server.url), trainer_batches, lat)),
             ("inline problems", 1.0, lambda lat: httpx_round(http, inline, lat)),
             ("problem_id items", 1.2, lambda lat: httpx_round(http, by_id, lat)),
             ("inline, json=", None, lambda lat: httpx_round(http, inline, lat, "stdlib")),

@@ -2,25 +2,28 @@
 
     .venv/bin/python bench/trainer_request.py [--seconds 3] [--batch 64]
 
-The request is the one the trainer's client sends: `EnvClient.score` (trainer/client/env_client.py) over
-httpx, with inline problems (`ScoreItem(problem=ProblemSpec, completion=...)`, as the evaluation runner and
-`rescore` send them), the body encoded by the client and the answer parsed into `ScoreResponse`. The
-service is `sched-env serve --workers 1`; one client thread. The completions are `bench/realistic.py`'s 400
-(64 problems), sent in batches of `--batch`.
+The request is the one the trainer's reward path sends: `EnvClient.rewards` (trainer/client/env_client.py),
+what `EnvScorer` calls for every GRPO reward batch: the body encoded by the client from inline problems
+(`ScoreItem(problem=ProblemSpec, completion=...)`), posted to the transport of the client `from_url` built,
+the answer decoded into the reward view (`trainer.client.rewards`). The service is `sched-env serve
+--workers 1`; one client thread. The completions are `bench/realistic.py`'s 400 (64 problems), sent in
+batches of `--batch`.
 
 1. Throughput. Rounds alternate between the published functions in-process (all 400 completions,
    `tests/env_server/scoring/published.py::published_rewards`) and each HTTP client (384 completions: six
    batches of 64), so every figure sees the same machine load; each figure is its best round, the
    published one too, and the ratio to the published figure is printed (target for the trainer's
    request: >= 1.5x). The mean over all rounds follows, for reference. Clients:
-   - `EnvClient inline`: the trainer's request (target line);
-   - `EnvClient inline, pydantic body`: the same with the body written by pydantic's `model_dump_json`,
-     as `EnvClient.score` did before issue 24;
-   - `EnvClient by id`: `problem_id` items;
+   - `EnvClient.rewards inline`: the trainer's request (target line);
+   - `EnvClient.rewards by id`: the same with `problem_id` items, as `EnvScorer` sends them;
+   - `EnvClient.score inline`: the whole `ScoreResponse` (what evaluation and integrations call);
+   - `EnvClient.score inline, httpx.Client`: the same through `httpx.Client.request` (an `EnvClient`
+     around an injected client), as `EnvClient.score` sent every request before;
    - `httpx + orjson inline`: bytes encoded once in advance, the answer parsed by `orjson.loads` (what
      `bench/score_targets.py` section 2 sends): the service's share without the client's models.
 2. Where a batch's time goes, in-process, microseconds per batch (median of 200): the client's encoding
-   (pydantic, then `score_request_json`) and parsing (`ScoreResponse.model_validate_json`), and the
+   (pydantic, then `score_request_json`) and parsing (`ScoreResponse.model_validate_json`, then the reward
+   view), and the
    service's steps on the same body (msgspec decoding to a plan, resolving the inline problems through the
    cache, scoring, encoding the answer).
 
@@ -36,7 +39,6 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
@@ -55,6 +57,7 @@ from shared_schema import ProblemSpec, ScoreItem, ScoreRequest, ScoreResponse  #
 from tests.conftest import start_server  # noqa: E402
 from tests.env_server.scoring.published import published_rewards  # noqa: E402
 from trainer.client.env_client import EnvClient, score_request_json  # noqa: E402
+from trainer.client.rewards import decode_rewards  # noqa: E402
 
 
 def race(fns: dict[str, Callable[[], int]], seconds: float) -> dict[str, tuple[float, float]]:
@@ -76,18 +79,6 @@ def race(fns: dict[str, Callable[[], int]], seconds: float) -> dict[str, tuple[f
             done[name][0] += n
             done[name][1] += took
     return {name: (best[name], done[name][0] / done[name][1]) for name in fns}
-
-
-class PydanticBody(EnvClient):
-    """`EnvClient` as it encoded bodies before issue 24: pydantic's `model_dump_json`."""
-
-    def score(self, items: Any, profile: str = "default", return_events: bool = False) -> ScoreResponse:
-        req = ScoreRequest(profile=profile, items=list(items), return_events=return_events)
-        content = req.model_dump_json(exclude_none=True, exclude_defaults=True)
-        response = self._request(
-            "POST", "/v1/score", content=content, headers={"content-type": "application/json"}
-        )
-        return ScoreResponse.model_validate_json(response.content)
 
 
 def micro(fn: Callable[[], object], n: int = 200) -> float:
@@ -125,6 +116,7 @@ def breakdown(batches: list[list[ScoreItem]]) -> None:
         "service: score 64 completions": lambda: score_batch(entries, profile, 65_536),
         "service: encode the answer": lambda: encode_results(REWARD_VERSION, "default", list(results)),
         "client: parse the answer (ScoreResponse)": lambda: ScoreResponse.model_validate_json(answer),
+        "client: parse the answer (reward view, msgspec)": lambda: decode_rewards(answer),
     }
     print(f"\n2. one batch of {len(items)} inline items, in-process, median µs")
     for name, fn in steps.items():
@@ -150,14 +142,15 @@ def main() -> None:
 
     server = start_server(workers=1, SCHED_TRAIN_SIZE="64")
     try:
-        client, before = EnvClient.from_url(server.url), PydanticBody.from_url(server.url)
+        client = EnvClient.from_url(server.url)
         http = httpx.Client(base_url=server.url, timeout=60)
+        before = EnvClient(httpx.Client(base_url=server.url, timeout=60), url=server.url)
         headers = {"content-type": "application/json"}
 
-        def send(c: EnvClient, batches: list[list[ScoreItem]]) -> Callable[[], int]:
+        def send(c: EnvClient, batches: list[list[ScoreItem]], whole: bool = True) -> Callable[[], int]:
             def run() -> int:
                 for b in batches:
-                    assert len(c.score(b).results) == len(b)
+                    assert len((c.score(b) if whole else c.rewards(b)).results) == len(b)
                 return sum(map(len, batches))
 
             return run
@@ -172,20 +165,21 @@ def main() -> None:
             "published (in-process)": lambda: (
                 [published_rewards(t, p, p.optimal_score) for p, t in pairs] and len(pairs)
             ),
-            "EnvClient inline": send(client, inline_batches),
-            "EnvClient inline, pydantic body": send(before, inline_batches),
-            "EnvClient by id": send(client, id_batches),
+            "EnvClient.rewards inline": send(client, inline_batches, whole=False),
+            "EnvClient.rewards by id": send(client, id_batches, whole=False),
+            "EnvClient.score inline": send(client, inline_batches),
+            "EnvClient.score inline, httpx.Client": send(before, inline_batches),
             "httpx + orjson inline": send_raw,
         }
         got = race(fns, args.seconds)
     finally:
         server.stop()
     pub_best, pub_mean = got["published (in-process)"]
-    print("\n1. completions/s, 1 worker, 1 client thread (target: EnvClient inline >= 1.5x published)")
-    print(f"  {'':34} {'best round':>12} {'x published':>12} {'mean':>10} {'x published':>12}")
+    print("\n1. completions/s, 1 worker, 1 client thread (target: EnvClient.rewards inline >= 1.5x)")
+    print(f"  {'':38} {'best round':>12} {'x published':>12} {'mean':>10} {'x published':>12}")
     for name, (best, mean) in got.items():
         print(
-            f"  {name:34} {best:>12,.0f} {best / pub_best:>11.2f}x {mean:>10,.0f} {mean / pub_mean:>11.2f}x"
+            f"  {name:38} {best:>12,.0f} {best / pub_best:>11.2f}x {mean:>10,.0f} {mean / pub_mean:>11.2f}x"
         )
     breakdown(inline_batches)
 

@@ -356,8 +356,8 @@ def test_env_under_512mb_answers_the_heaviest_legal_requests(compose_env: dict[s
             with httpx.Client(timeout=120) as client:
                 statuses.append(client.post(f"{url}/v1/score", json=body).status_code)
 
-        # both workers busy at once, three rounds
-        for _ in range(3):
+        # both workers busy at once, two rounds (the second with every problem cached)
+        for _ in range(2):
             threads = [threading.Thread(target=send, args=(b,)) for b in bodies]
             for t in threads:
                 t.start()
@@ -368,7 +368,7 @@ def test_env_under_512mb_answers_the_heaviest_legal_requests(compose_env: dict[s
                    check=False).strip()  # fmt: skip
         print(f"512 MB limit: bodies of {sizes} bytes, statuses {statuses}, peak memory "
               f"{int(peak) / 2**20:.0f} MiB" if peak.isdigit() else f"statuses {statuses}")  # fmt: skip
-        assert statuses == [200] * 6
+        assert statuses == [200] * 4
         assert inspect(name, "{{.State.OOMKilled}} {{.RestartCount}} {{.State.Running}}") == "false 0 true"
     finally:
         run("docker", "rm", "-f", name, check=False)

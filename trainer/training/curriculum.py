@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from shared_schema import ScoreResult
 from shared_schema.curriculum import CurriculumConfig, CurriculumState, CurriculumStatus, GroupReport
 from trainer.client.env_client import EnvClient, EnvRequestError
+from trainer.client.rewards import RewardResult
 
 log = logging.getLogger("trainer.training.curriculum")
 T = TypeVar("T")
@@ -107,7 +108,9 @@ class CurriculumFeed:
         if reports:
             self._keep(self._call(lambda: self.client.curriculum_report(self.session_id, reports)))
 
-    def observe_results(self, problem_ids: Sequence[str], results: Sequence[ScoreResult]) -> None:
+    def observe_results(
+        self, problem_ids: Sequence[str], results: Sequence[ScoreResult | RewardResult]
+    ) -> None:
         """`observe` with the service's results (what `EnvScorer(on_results=...)` passes)."""
         self.observe(problem_ids, [r.reward for r in results])
 

@@ -19,15 +19,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from shared_schema import InfoResponse, ProfileInfo, ScoreItem, ScoreResponse, ScoreResult, Verdict
+from shared_schema import InfoResponse, ProfileInfo, ScoreItem, Verdict
+from trainer.client.rewards import RewardResponse, RewardResult
 
 
 class ScoreBackend(Protocol):
-    """What the scorer needs: `EnvClient` over HTTP (benchmarks also plug in an in-process backend)."""
+    """What the scorer needs: `EnvClient` over HTTP (benchmarks also plug in an in-process backend).
+    `rewards` is `/v1/score` answered with the fields a reward reads (`trainer.client.rewards`)."""
 
     def info(self) -> InfoResponse: ...
 
-    def score(self, items: Sequence[ScoreItem], profile: str = "default") -> ScoreResponse: ...
+    def rewards(self, items: Sequence[ScoreItem], profile: str = "default") -> RewardResponse: ...
 
 
 class RewardContractError(RuntimeError):
@@ -53,7 +55,7 @@ def completion_text(completion: Any) -> str:
 @dataclass
 class _Batch:
     key: tuple[tuple[str, ...], tuple[str, ...]]
-    results: list[ScoreResult]
+    results: list[RewardResult]
     readers_left: int
 
 
@@ -64,7 +66,7 @@ class EnvScorer:
         self,
         backend: ScoreBackend,
         profile: str = "default",
-        on_results: Callable[[list[str], list[ScoreResult]], None] | None = None,
+        on_results: Callable[[list[str], list[RewardResult]], None] | None = None,
     ) -> None:
         self.backend = backend
         self.on_results = on_results  # called with each scored batch (a curriculum reports its groups)
@@ -93,7 +95,7 @@ class EnvScorer:
 
     def results(
         self, completions: Sequence[Any], problem_ids: Sequence[str], **kwargs: Any
-    ) -> list[ScoreResult]:
+    ) -> list[RewardResult]:
         """The service's results for this batch: fetched once, then served to the other components."""
         texts = tuple(completion_text(c) for c in completions)
         key = (tuple(problem_ids), texts)
@@ -107,13 +109,13 @@ class EnvScorer:
 
     def _fetch(
         self, key: tuple[tuple[str, ...], tuple[str, ...]], kwargs: dict[str, Any]
-    ) -> list[ScoreResult]:
+    ) -> list[RewardResult]:
         ids, texts = key
         if len(ids) != len(texts):
             raise ValueError(f"{len(texts)} completions but {len(ids)} problem ids")
         items = [ScoreItem(problem_id=pid, completion=text) for pid, text in zip(ids, texts, strict=True)]
         start = time.perf_counter()
-        response = self.backend.score(items, self.profile.name)
+        response = self.backend.rewards(items, self.profile.name)
         self.seconds += time.perf_counter() - start
         self.requests += 1
         if response.reward_version != self.reward_version:
@@ -134,7 +136,7 @@ class EnvScorer:
 
 
 def _log_batch(
-    results: list[ScoreResult],
+    results: list[RewardResult],
     log_metric: Callable[[str, float], None] | None,
     log_extra: Callable[[str, list[Any]], None] | None,
     problem_ids: list[str],
@@ -170,7 +172,7 @@ class EnvComponentReward:
         results = self.scorer.results(completions, problem_id, **kwargs)
         return [self._fraction(r) for r in results]
 
-    def _fraction(self, result: ScoreResult) -> float | None:
+    def _fraction(self, result: RewardResult) -> float | None:
         if result.error is not None or result.reward is None:
             return None
         if self.component not in result.components:

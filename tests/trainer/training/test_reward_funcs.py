@@ -11,8 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 from trl.trainer.utils import get_callable_name
 
-from shared_schema import InfoResponse, ScoreItem, ScoreResponse
+from shared_schema import InfoResponse, ScoreItem
 from trainer.client.env_client import EnvClient, EnvUnavailableError
+from trainer.client.rewards import RewardResponse
 from trainer.training.reward_funcs import EnvScorer, RewardContractError, completion_text
 
 
@@ -23,9 +24,9 @@ class CountingClient(EnvClient):
         super().__init__(*args, **kwargs)
         self.batches: list[list[ScoreItem]] = []
 
-    def score(self, items: Sequence[ScoreItem], profile: str = "default") -> ScoreResponse:
+    def rewards(self, items: Sequence[ScoreItem], profile: str = "default") -> RewardResponse:
         self.batches.append(list(items))
-        return super().score(items, profile)
+        return super().rewards(items, profile)
 
 
 class Logs:
@@ -148,10 +149,10 @@ class FakeBackend:
     def info(self) -> InfoResponse:
         return self._info
 
-    def score(self, items: Sequence[ScoreItem], profile: str = "default") -> ScoreResponse:
+    def rewards(self, items: Sequence[ScoreItem], profile: str = "default") -> RewardResponse:
         if self.fail is not None:
             raise self.fail
-        return ScoreResponse(
+        return RewardResponse(
             reward_version=self.version or self._info.reward_version, profile=profile, results=[]
         )
 
