@@ -33,7 +33,6 @@ Not a test: figures on a shared machine are noisy; compare the ratios inside one
 from __future__ import annotations
 
 import argparse
-import random
 import statistics
 import sys
 import time
@@ -47,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from realistic import realistic_pairs  # noqa: E402
+from score_targets import race_mean as race  # noqa: E402
 
 from env_server.scoring.batch import score_batch  # noqa: E402
 from env_server.scoring.profiles import PROFILES, REWARD_VERSION  # noqa: E402
@@ -58,27 +58,6 @@ from tests.conftest import start_server  # noqa: E402
 from tests.env_server.scoring.published import published_rewards  # noqa: E402
 from trainer.client.env_client import EnvClient, score_request_json  # noqa: E402
 from trainer.client.rewards import decode_rewards  # noqa: E402
-
-
-def race(fns: dict[str, Callable[[], int]], seconds: float) -> dict[str, tuple[float, float]]:
-    """(best, mean) items per second of each function; rounds alternate between the functions, in a new
-    order each round."""
-    for fn in fns.values():
-        fn()  # warm-up
-    done = {name: [0, 0.0] for name in fns}
-    best = dict.fromkeys(fns, 0.0)
-    order, shuffle = list(fns), random.Random(0).shuffle
-    end = time.perf_counter() + seconds * len(fns)
-    while time.perf_counter() < end:
-        shuffle(order)  # no function always runs right after another (say, after the in-process one)
-        for name in order:
-            t0 = time.perf_counter()
-            n = fns[name]()
-            took = time.perf_counter() - t0
-            best[name] = max(best[name], n / took)
-            done[name][0] += n
-            done[name][1] += took
-    return {name: (best[name], done[name][0] / done[name][1]) for name in fns}
 
 
 def micro(fn: Callable[[], object], n: int = 200) -> float:

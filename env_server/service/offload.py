@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from env_server.scoring.batch import collector_paused
-from env_server.service.score_api import replay_body
+from env_server.service.score_api import read_body, replay_body
 
 
 class OffloadLargeBodies:
@@ -36,15 +36,9 @@ class OffloadLargeBodies:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS") or self._skipped(scope):
             await self.app(scope, receive, send)
             return
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # client went away
-                return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        body = await read_body(receive)
+        if body is None:  # client went away
+            return
         if len(body) <= self.min_bytes:
             await self.app(scope, replay_body(body, receive), send)
             return

@@ -296,6 +296,18 @@ def encode_results(reward_version: str, profile: str, results: list[WireResult])
     return body
 
 
+async def read_body(receive: Receive) -> bytes | None:
+    """A request's whole body from its ASGI messages; None if the client went away first."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
 def score_router(service: ScoreService) -> APIRouter:
     """The validated `/v1/score` route (and its `/score` alias): what `ScoreEndpoint` does not answer,
     and what the OpenAPI schema documents."""
@@ -336,15 +348,9 @@ class ScoreEndpoint:
         if route is None:
             await self.app(scope, receive, send)
             return
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # client went away
-                return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        body = await read_body(receive)
+        if body is None:  # client went away
+            return
         request = Request(scope, replay_body(body, receive))
         failed = True
         try:

@@ -19,6 +19,7 @@ learning.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -48,19 +49,7 @@ def demo_settings(output_dir: Path, env_url: str | None = None, quick: bool = Fa
     """`learn` shrunk. Transformers generates: each vLLM engine starts in 81-133 s here (compilation and
     warm-up, docs/vllm-cpu.md) and the demo would start four for at most 8 x 512 tokens each, about what
     transformers `generate` takes for the whole phase (~125 s at 33 tokens per second)."""
-    if quick:
-        return LearnSettings(
-            output_dir=output_dir,
-            env_url=env_url,
-            engine="hf",
-            eval_size=2,
-            eval_max_new_tokens=128,
-            eval_batch_size=2,
-            secondary_eval=False,
-            sft_args=QUICK_SFT_ARGS,
-            grpo_args=QUICK_GRPO_ARGS,
-        )
-    return LearnSettings(
+    settings = LearnSettings(
         output_dir=output_dir,
         env_url=env_url,
         engine="hf",
@@ -70,6 +59,17 @@ def demo_settings(output_dir: Path, env_url: str | None = None, quick: bool = Fa
         sft_args=SFT_ARGS,
         grpo_args=GRPO_ARGS,
     )
+    if quick:
+        return replace(
+            settings,
+            eval_size=2,
+            eval_max_new_tokens=128,
+            eval_batch_size=2,
+            secondary_eval=False,
+            sft_args=QUICK_SFT_ARGS,
+            grpo_args=QUICK_GRPO_ARGS,
+        )
+    return settings
 
 
 def component_table(steps: list[dict[str, Any]], weights: dict[str, float]) -> Table:
