@@ -31,6 +31,7 @@ from __future__ import annotations
 import email.message
 import json
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -222,13 +223,27 @@ class ScoreService:
             profile = get_profile(profile_name)
         except KeyError as e:
             raise Unprocessable(str(e.args[0]), ["body", "profile"]) from None
+        max_chars, verdicts = self.settings.max_completion_chars, list[str | None]()
+        large = len(entries) > _INLINE_ITEMS or sum(len(e[2]) for e in entries) > _INLINE_CHARS
+
+        def scored() -> Iterator[list[WireResult]]:
+            # A large batch is scored, encoded and freed `_ENCODE_STEP` items at a time: its results (a
+            # thousand violations each, for the longest completions) never all live at once.
+            step = _ENCODE_STEP if large else len(entries)
+            for i in range(0, len(entries), step):
+                results = score_batch(entries[i : i + step], profile, max_chars, deadline, events)
+                verdicts.extend(r["verdict"] for r in results)
+                yield results
+
         try:
-            results = score_batch(entries, profile, self.settings.max_completion_chars, deadline, events)
+            parts = encode_parts(REWARD_VERSION, profile.name, scored())
         except TimeBudgetExceeded:
             raise HTTPException(503, self.over_budget()) from None
         if self.metrics is not None:
-            self.metrics.record_batch(profile.name, [r["verdict"] for r in results])
-        return Response(content=encode_results(REWARD_VERSION, profile.name, results), media_type=_JSON)
+            self.metrics.record_batch(profile.name, verdicts)
+        if large:  # sent part by part: no joined copy of a response that can reach 30 MB
+            return PartsResponse(parts)
+        return Response(content=b"".join(parts), media_type=_JSON)
 
     def respond_validated(self, req: ScoreRequest, deadline: float) -> Response:
         entries = entries_of(req.items, self.store.index, self.problems)
@@ -274,26 +289,67 @@ def is_json(content_type: str) -> bool:
     )
 
 
-def encode_results(reward_version: str, profile: str, results: list[WireResult]) -> bytes:
+def encode_results(
+    reward_version: str, profile: str, results: list[WireResult] | Iterable[list[WireResult]]
+) -> bytes:
     """A `ScoreResponse` written from wire dicts (same fields, same order as the model): the bytes of
-    `dumps({"reward_version": …, "profile": …, "results": results})`, encoded `_ENCODE_STEP` results at a
-    time. **Empties `results`**, freeing them a step at a time too.
+    `dumps({"reward_version": …, "profile": …, "results": results})`. `results` is a list, which this
+    **empties**, or an iterable of lists (chunks): see `encode_parts`, whose parts this joins."""
+    return b"".join(encode_parts(reward_version, profile, results))
 
-    One orjson call over 120 results with a thousand violations each (a 27 MB response) holds the
-    interpreter for about 30 ms, and freeing them in one go as long again; a worker thread that does either
-    keeps the event loop (and `/health`) waiting that long. In steps, the loop gets the interpreter back
-    between two of them."""
+
+def encode_parts(
+    reward_version: str, profile: str, results: list[WireResult] | Iterable[list[WireResult]]
+) -> list[bytes]:
+    """`encode_results`' bytes in parts (joined, they are the response), `_ENCODE_STEP` results per part.
+
+    `results` is a list, which this **empties**, freeing it a step at a time too, or an iterable of lists
+    (chunks), each encoded and freed before the next is drawn. One orjson call over 120 results with a
+    thousand violations each (a 27 MB response) holds the interpreter for about 30 ms, and freeing them in
+    one go as long again; a worker thread that does either keeps the event loop (and `/health`) waiting
+    that long. In steps, the loop gets the interpreter back between two of them. Drawn as chunks and sent
+    as parts (`PartsResponse`), a large batch's results never all live at once, nor does a joined copy of
+    its answer: the peak is one chunk's objects and the encoded parts (issue 24's 512 MB limit)."""
     head = {"reward_version": reward_version, "profile": profile}
-    try:
-        parts = [
-            orjson.dumps(results[i : i + _ENCODE_STEP])[1:-1] for i in range(0, len(results), _ENCODE_STEP)
-        ]
-        body = orjson.dumps(head)[:-1] + b',"results":[' + b",".join(parts) + b"]}"
-    except orjson.JSONEncodeError:  # what orjson refuses (lone surrogates): all of it as `dumps` writes it
-        body = dumps({**head, "results": results})
-    while results:
-        del results[-_ENCODE_STEP:]
-    return body
+    chunks = [results] if isinstance(results, list) else results
+    parts = [orjson.dumps(head)[:-1] + b',"results":[']
+    first = True
+    for chunk in chunks:
+        for i in range(0, len(chunk), _ENCODE_STEP):
+            part = chunk[i : i + _ENCODE_STEP]
+            if not part:
+                continue
+            try:
+                text = orjson.dumps(part)
+            except orjson.JSONEncodeError:  # what orjson refuses (lone surrogates), by the standard library
+                text = json.dumps(part, separators=(",", ":")).encode()
+            parts.append(text[1:-1] if first else b"," + text[1:-1])
+            first = False
+        while chunk:
+            del chunk[-_ENCODE_STEP:]
+    parts.append(b"]}")
+    return parts
+
+
+class PartsResponse(Response):
+    """A JSON response sent as the parts `encode_parts` wrote, each dropped once sent; its
+    `Content-Length` is their total, so a client sees the same response as one body would give."""
+
+    media_type = _JSON
+
+    def __init__(self, parts: list[bytes]) -> None:
+        super().__init__(content=b"")
+        self.parts = parts
+        self.headers["content-length"] = str(sum(map(len, parts)))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        parts, self.parts = self.parts, []
+        parts.reverse()
+        while parts:
+            await send({"type": "http.response.body", "body": parts.pop(), "more_body": bool(parts)})
+        if self.background is not None:
+            await self.background()
 
 
 async def read_body(receive: Receive) -> bytes | None:

@@ -126,10 +126,27 @@ def test_results_encoded_in_steps_are_the_bytes_of_one_call(n: int) -> None:
     assert results == []  # freed as it went
 
 
-def test_results_orjson_refuses_are_written_as_before() -> None:
-    results = [{"message": "\ud800"}] * 20
+def test_results_orjson_refuses_are_written_by_the_standard_library() -> None:
+    results = [{"message": "\ud800"}] * 20 + [{"message": "fine"}] * 20
     want = dumps({"reward_version": "1.0.0", "profile": "default", "results": list(results)})
-    assert encode_results("1.0.0", "default", results) == want
+    got = encode_results("1.0.0", "default", results)
+    assert json.loads(got) == json.loads(want)
+    assert b"\\ud800" in got and b", " not in got  # escaped, and as compact as the rest
+
+
+@pytest.mark.parametrize("sizes", [[], [0], [3], [16, 16, 5], [40, 0, 17]])
+def test_results_drawn_as_chunks_are_the_bytes_of_one_call(sizes: list[int]) -> None:
+    chunks = [[{"reward": float(i), "verdict": "valid"} for i in range(n)] for n in sizes]
+    want = dumps({"reward_version": "1.0.0", "profile": "default", "results": [r for c in chunks for r in c]})
+    drawn: list[list[dict[str, object]]] = []
+
+    def chunked() -> Iterator[list[dict[str, object]]]:
+        for chunk in chunks:
+            assert all(not c for c in drawn)  # the chunk before was encoded and freed first
+            drawn.append(chunk)
+            yield chunk
+
+    assert encode_results("1.0.0", "default", chunked()) == want
 
 
 @pytest.mark.parametrize(
@@ -191,3 +208,20 @@ def test_offloaded_requests_leave_no_threads_behind(offloaded: TestClient) -> No
     for _ in range(20):
         assert offloaded.post("/v1/curriculum/nope/next", json={"n": 1}).status_code == 404
     assert threading.active_count() <= before + 1
+
+
+def test_a_large_batch_is_scored_in_chunks_as_item_by_item(on_the_loop: TestClient) -> None:
+    """Over 256 items (or 256 K completion characters) `respond` scores, encodes and frees 16 items at a
+    time; the answer is still the one batch-1 requests give, in order, and /metrics counts one batch."""
+    from tests.env_server.service.test_metrics import value
+
+    kinds = [MAXIMAL[:3000] + "</schedule>", "nothing", MAXIMAL, "<think>x</think><schedule></schedule>"]
+    items = [{"problem": WIRE, "completion": kinds[i % 4]} for i in range(300)]
+    before = value(on_the_loop.get("/metrics").text, "sched_score_batch_size_count", profile="default")
+    got = on_the_loop.post("/v1/score", json={"items": items, "return_events": True})
+    assert got.status_code == 200
+    one = [on_the_loop.post("/v1/score", json={"items": [k], "return_events": True}) for k in items[:4]]
+    want = [r.json()["results"][0] for r in one]
+    assert got.json()["results"] == [want[i % 4] for i in range(300)]
+    after = value(on_the_loop.get("/metrics").text, "sched_score_batch_size_count", profile="default")
+    assert after == before + 5  # the large batch once, the four batch-1 requests
