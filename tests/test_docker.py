@@ -219,6 +219,15 @@ def test_cpu_stack_override() -> None:
     assert (ROOT / "docker" / "no-extra-ca.pem").read_text() == ""  # empty: pip trusts what the image trusts
 
 
+def test_wheelhouse_override_is_the_trainer_images_named_context() -> None:
+    """docker-compose.wheelhouse.yml gives the `wheelhouse` stage of Dockerfile.train as a named build
+    context from WHEELHOUSE_DIR (required: compose stops with the message when it is unset)."""
+    contexts = compose("docker-compose.wheelhouse.yml")["services"]["trainer"]["build"]["additional_contexts"]
+    assert set(contexts) == {"wheelhouse"}
+    assert re.fullmatch(r"\$\{WHEELHOUSE_DIR:\?[^}]+\}", contexts["wheelhouse"])
+    assert stages(dockerfile("Dockerfile.train"))[0] == [("FROM", "${WHEELHOUSE_IMAGE} AS wheelhouse")]
+
+
 # --- compose ------------------------------------------------------------------------------------------------
 
 
@@ -305,9 +314,10 @@ def test_env_example_lists_every_variable() -> None:
         "docker-compose.replicas.yml",
         "docker-compose.lb.yml",
         "docker-compose.cpu.yml",
+        "docker-compose.wheelhouse.yml",
     ):
         used |= set(re.findall(r"\$\{([A-Z0-9_]+)", (ROOT / name).read_text()))
-    listed = set(re.findall(r"^([A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    listed = set(re.findall(r"^(?:# )?([A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
     assert used == listed
 
 

@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LOCAL_BASE = "sched-rl/python:3.11-local"
 LOCAL_LB = "sched-rl/nginx:local"
 LOCAL_WHEELS = "sched-rl/wheelhouse:local"
+WHEELS = Path(os.environ.get("WHEELHOUSE_DIR") or "/opt/wheels")  # the machine's wheels (torch's CPU build)
 CPU = ("-f", "docker-compose.yml", "-f", "docker-compose.cpu.yml")
 LB = ("-f", "docker-compose.yml", "-f", "docker-compose.lb.yml")
 
@@ -63,6 +64,17 @@ def engine_missing() -> str | None:
     return None
 
 
+def named_contexts() -> bool:
+    """Whether the engine's BuildKit takes named build contexts (Docker 23+; 20.10 refuses them)."""
+    version = run("docker", "version", "--format", "{{.Server.Version}}").strip()
+    return int(version.split(".")[0]) >= 23
+
+
+def cpu_files(env: dict[str, str]) -> tuple[str, ...]:
+    """The CPU stack's compose files: with the wheelhouse as a named build context when one is given."""
+    return CPU + (("-f", "docker-compose.wheelhouse.yml") if env.get("WHEELHOUSE_DIR") else ())
+
+
 def image_present(name: str) -> bool:
     return subprocess.run(["docker", "image", "inspect", name], capture_output=True).returncode == 0
 
@@ -85,8 +97,14 @@ def compose_env() -> dict[str, str]:
                 )
             print(run("docker/local-base.sh", timeout=900))
         env["PYTHON_BASE_IMAGE"] = LOCAL_BASE
-        if image_present(LOCAL_WHEELS):
-            env.setdefault("WHEELHOUSE_IMAGE", LOCAL_WHEELS)
+        # torch's CPU wheel from the machine's wheelhouse: as a named build context where the engine takes
+        # them (the usual air-gapped pattern), else as the image docker/local-base.sh made of it
+        if "WHEELHOUSE_DIR" not in env and "WHEELHOUSE_IMAGE" not in env:
+            if list(WHEELS.glob("*.whl")) and named_contexts():
+                env["WHEELHOUSE_DIR"] = str(WHEELS)
+            elif image_present(LOCAL_WHEELS):
+                env["WHEELHOUSE_IMAGE"] = LOCAL_WHEELS
+        if "WHEELHOUSE_DIR" in env or "WHEELHOUSE_IMAGE" in env:
             env.setdefault("TORCH_INDEX_URL", "")
         if image_present(LOCAL_LB):
             env.setdefault("LB_IMAGE", LOCAL_LB)
@@ -94,9 +112,11 @@ def compose_env() -> dict[str, str]:
     if "PIP_CA_BUNDLE" not in env and bundle.is_file():
         env["PIP_CA_BUNDLE"] = str(bundle)
     start = time.perf_counter()
-    run("docker", "compose", *CPU, "build", env=env, timeout=1500)
+    run("docker", "compose", *cpu_files(env), "build", env=env, timeout=1500)
     sizes = run("docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}} {{.Size}}", "sched-rl-*")
-    print(f"images built (or reused) in {time.perf_counter() - start:.0f} s:\n{sizes}")
+    wheels = env.get("WHEELHOUSE_DIR") and f"named build context {env['WHEELHOUSE_DIR']}"
+    print(f"images built (or reused) in {time.perf_counter() - start:.0f} s, wheelhouse: "
+          f"{wheels or env.get('WHEELHOUSE_IMAGE') or 'none'}:\n{sizes}")  # fmt: skip
     return env
 
 
@@ -160,12 +180,14 @@ def read_volume(env: dict[str, str], volume: str, script: str) -> str:
 # --- the CPU stack ------------------------------------------------------------------------------------------
 
 
-def test_cpu_stack_runs_the_demo_and_survives_an_env_restart_during_grpo(stack: Any) -> None:
+def test_cpu_stack_runs_the_demo_and_survives_an_env_restart_during_grpo(
+    stack: Any, compose_env: dict[str, str]
+) -> None:
     """`up` (health-gated), the demo pipeline in the trainer container, the env container stopped as GRPO
     starts and started again once the trainer has logged a retry: exit 0, both GRPO steps there, the report
     and the adapter in the named volume. (`up -d` and `wait` rather than `up --abort-on-container-exit`,
     which would end the run at the injected stop; that exact command was run by hand: docs/deployment.md.)"""
-    s = stack(CPU, ENV_PUBLISHED_PORT=str(free_port()), DEMO_ARGS="--quick")
+    s = stack(cpu_files(compose_env), ENV_PUBLISHED_PORT=str(free_port()), DEMO_ARGS="--quick")
     start = time.perf_counter()
     s("up", "-d", timeout=600)
     healthy = time.perf_counter() - start
