@@ -46,9 +46,9 @@ def learn(
     secondary_eval: Annotated[
         bool,
         typer.Option(
-            "--secondary_eval",
+            "--secondary_eval/--no_secondary_eval",
             help="Also evaluate each phase in the training prompt style (the headline is always the "
-            "published `default` prompt).",
+            "published `default` prompt); --no_secondary_eval skips it.",
         ),
     ] = True,
     curriculum: Annotated[

@@ -10,7 +10,7 @@ the train split, which shares no problem with the test split) and greedy decodin
 only by their weights. The headline is always the **published prompt** (`default` style), whatever
 style the model trains with: a model trained with a scaffold is judged without it, on the prompt the
 published figures were measured on. When training uses another style (`guided` by default), each phase
-is also evaluated in that style, a secondary row (`--secondary_eval false` skips it). What it writes to
+is also evaluated in that style, a secondary row (`--no_secondary_eval` skips it). What it writes to
 `--output_dir`:
 
     learning.json            final_model, phases.{base,sft,grpo} (the headline evaluations: summaries

@@ -156,3 +156,23 @@ def test_learn_with_a_curriculum(live_server: LiveServer, tiny_model_dir: Path, 
     session = httpx.get(f"{live_server.url}/v1/curriculum/{state['session_id']}").json()
     assert session["state"]["reported"] == 2
     assert [s["step"] for s in learning["grpo_steps"]] == [1, 2]
+
+
+def test_learn_command_flags_reach_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--no_secondary_eval` turns the secondary evaluation off (a flag with no off form could not), and
+    `--curriculum` turns the curriculum on."""
+    import typer
+    from typer.testing import CliRunner
+
+    import trainer.pipelines.learn as learn_module
+    from trainer.pipelines.commands import register
+
+    seen: list[learn_module.LearnSettings] = []
+    monkeypatch.setattr(learn_module, "learn", seen.append)
+    app = typer.Typer()
+    register(app)
+    app.command("noop")(lambda: None)  # two commands, so `learn` is a subcommand as in sched-train
+    runner = CliRunner()
+    assert runner.invoke(app, ["learn", "--no_secondary_eval", "--curriculum"]).exit_code == 0
+    assert runner.invoke(app, ["learn"]).exit_code == 0
+    assert [(s.secondary_eval, s.curriculum) for s in seen] == [(False, True), (True, False)]
