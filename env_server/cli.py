@@ -41,6 +41,8 @@ def serve(
         if value is not None:
             os.environ[key] = str(value)  # workers re-read Settings from the environment
     s = Settings()
+    if s.episode_db is None:
+        _episode_db()
     if s.workers > 1:
         _multiprocess_metrics_dir()
         if s.balance_connections:
@@ -84,6 +86,23 @@ def _multiprocess_metrics_dir() -> None:
     import atexit
 
     atexit.register(shutil.rmtree, path, ignore_errors=True)
+
+
+def _episode_db() -> None:
+    """The tool episodes' SQLite file, fresh, in the temporary directory, named for the workers by
+    `SCHED_EPISODE_DB` so that they share it (env_server/service/episodes.py); removed at exit."""
+    import atexit
+
+    from env_server.service.episodes import default_episode_db
+
+    path = default_episode_db()
+    os.environ["SCHED_EPISODE_DB"] = str(path)
+
+    def remove() -> None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+    atexit.register(remove)
 
 
 def _connection_table(workers: int) -> None:

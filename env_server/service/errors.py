@@ -134,7 +134,7 @@ def _ref(name: str) -> dict[str, Any]:
 
 
 BATCH_FIELDS = {"ScoreRequest": ("items",), "OpenRLHFRewardRequest": ("query", "prompts", "labels")}
-NOT_FOUND_PATHS = frozenset({"/openenv/reset", "/openenv/step"})
+NOT_FOUND_PATHS = frozenset({"/openenv/reset", "/openenv/step", "/v1/episodes"})
 """Routes without a path parameter that still answer 404: a problem id (or index) that names no problem."""
 
 

@@ -100,7 +100,26 @@ class Settings(BaseSettings):
         default=1000, ge=1, le=1_000_000, description="Most curriculum sessions held at once (429 past it)."
     )
 
-    @field_validator("curriculum_dir", mode="before")
+    episode_db: Path | None = Field(
+        default=None,
+        description="SQLite file the tool episodes (`/v1/episodes`) are kept in; the workers of one service "
+        "share it. None or empty: `sched-env serve` makes one in the temporary directory for its workers "
+        "(removed when it stops); one process alone keeps them in memory.",
+    )
+    episode_max_sessions: int = Field(
+        default=10_000, ge=1, le=10_000_000, description="Most tool episodes open at once (429 past it)."
+    )
+    episode_ttl_s: float = Field(
+        default=600.0, gt=0, le=86_400, description="An episode not used for this long is dropped (404)."
+    )
+    episode_checks: int = Field(
+        default=3, ge=0, le=1000, description="Check budget of an episode that does not ask for one."
+    )
+    episode_max_checks: int = Field(
+        default=20, ge=0, le=1000, description="Largest check budget an episode may ask for (422 past it)."
+    )
+
+    @field_validator("curriculum_dir", "episode_db", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         """`SCHED_CURRICULUM_DIR=` (compose's and the configmap's default) means none, not the cwd."""

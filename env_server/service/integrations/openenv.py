@@ -84,7 +84,8 @@ class SchedulingEnv:
     def __init__(self, store: ProblemStore, settings: Settings) -> None:
         self.store, self.settings = store, settings
 
-    def _pick(self, req: OpenEnvResetRequest) -> Problem:
+    def pick(self, req: OpenEnvResetRequest) -> Problem:
+        """The problem a reset asks for (also `/v1/episodes`' pick)."""
         if req.problem_id is not None:
             entry = self.store.get(req.problem_id)
             if entry is None:
@@ -106,7 +107,7 @@ class SchedulingEnv:
         return self.store.page(req.split, i, 1)[0]
 
     def reset(self, req: OpenEnvResetRequest) -> OpenEnvResult:
-        p = self._pick(req)
+        p = self.pick(req)
         obs = SchedulingObservation(
             problem_id=p.id, prompt=build_prompt(p), events=p.events, priorities=p.priorities
         )
