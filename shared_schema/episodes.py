@@ -75,6 +75,10 @@ class EpisodeStarted(EpisodeState):
     prompt: list[ChatMessage] = Field(
         description="Chat messages (system, user): the problem in `prompt_style`, then how to use the tools."
     )
+    tool_instructions: str = Field(
+        description="The tool paragraph alone (the end of the system message), for adapters that place it "
+        "elsewhere (TRL's environment `reset` appends it to the user message)."
+    )
     events: list[Event] = Field(description="The problem's events.")
     priorities: list[str] = Field(description="Names of the priority events.")
 

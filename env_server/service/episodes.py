@@ -218,11 +218,15 @@ def _values(row: Row) -> tuple[object, ...]:
     )
 
 
+def tool_note(checks: int) -> str:
+    """How to use the tools, with the episode's budget."""
+    return TOOL_INSTRUCTIONS.format(checks=checks, s="" if checks == 1 else "s")
+
+
 def tool_prompt(prompt: list[ChatMessage], checks: int) -> list[ChatMessage]:
     """The problem's prompt with the tool instructions appended to its system message."""
     system, *rest = prompt
-    note = TOOL_INSTRUCTIONS.format(checks=checks, s="" if checks == 1 else "s")
-    return [ChatMessage(role=system.role, content=f"{system.content}\n\n{note}"), *rest]
+    return [ChatMessage(role=system.role, content=f"{system.content}\n\n{tool_note(checks)}"), *rest]
 
 
 def draft_value(events: list[dict[str, object]] | None, entry: Entry) -> int:
@@ -317,6 +321,7 @@ def episodes_router(store: ProblemStore, settings: Settings, episodes: EpisodeSt
         started = EpisodeStarted(
             **row.fields(time.time()),
             prompt=tool_prompt(build_prompt(problem, req.prompt_style), checks),
+            tool_instructions=tool_note(checks),
             events=problem.events,
             priorities=problem.priorities,
         )

@@ -49,6 +49,7 @@ from shared_schema.curriculum import (
     NextResponse,
     ReportRequest,
 )
+from shared_schema.episodes import CheckResult, EpisodeStart, EpisodeStarted, EpisodeState, SubmitResult
 from trainer.client.rewards import RewardResponse, decode_rewards
 from trainer.client.transport import RoundRobinTransport, split_urls
 
@@ -379,6 +380,30 @@ class EnvClient:
         path = f"/v1/curriculum/{quote(state.session_id, safe='')}"
         body = state.model_dump(mode="json")
         return CurriculumStatus.model_validate_json(self._request("PUT", path, json=body).content)
+
+
+    # -- tool episodes (docs/contract.md section 8) ----------------------------------------------------
+    # A check or submit retried after a lost answer may find the check already spent or the episode ended
+    # (404): the service cannot tell a retry from a second call.
+
+    def episode_start(self, start: EpisodeStart | None = None) -> EpisodeStarted:
+        """A new check-and-submit episode (`POST /v1/episodes`)."""
+        body = (start or EpisodeStart()).model_dump(mode="json", exclude_defaults=True)
+        return EpisodeStarted.model_validate_json(self._request("POST", "/v1/episodes", json=body).content)
+
+    def episode_check(self, episode_id: str, answer: str) -> CheckResult:
+        """Check a draft, spending one check (`EnvRequestError` 409 when none is left)."""
+        path = f"/v1/episodes/{quote(episode_id, safe='')}/check"
+        return CheckResult.model_validate_json(self._request("POST", path, json={"answer": answer}).content)
+
+    def episode_submit(self, episode_id: str, answer: str) -> SubmitResult:
+        """Score the answer and end the episode."""
+        path = f"/v1/episodes/{quote(episode_id, safe='')}/submit"
+        return SubmitResult.model_validate_json(self._request("POST", path, json={"answer": answer}).content)
+
+    def episode_state(self, episode_id: str) -> EpisodeState:
+        path = f"/v1/episodes/{quote(episode_id, safe='')}"
+        return EpisodeState.model_validate_json(self._request("GET", path).content)
 
 
 def score_request_json(req: ScoreRequest) -> bytes:

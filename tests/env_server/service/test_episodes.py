@@ -48,6 +48,7 @@ def test_an_episode_start_check_submit(client: TestClient) -> None:
     assert (
         "check_schedule(answer)" in system and "You have 3 checks." in system and "submit(answer)" in system
     )
+    assert system.endswith("\n\n" + ep["tool_instructions"])
     problem = client.get(f"/v1/problems/{PID}").json()
     assert ep["events"] == problem["events"] and ep["priorities"] == problem["priorities"]
     assert ep["prompt"][1] == problem["prompt"][1]  # the user message is the problem's, as served

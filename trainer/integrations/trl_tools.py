@@ -1,0 +1,132 @@
+"""The check-and-submit episode as a TRL environment: `GRPOTrainer(environment_factory=...)`.
+
+TRL (1.16) builds one instance per rollout with no arguments, calls `reset(**row)` with the dataset row
+(its string is appended to the last user message), offers the public methods as tools (their type hints
+and docstrings become the tool schema; an exception goes back to the model as `{"error": str(e)}`), and
+calls `get_reward()` once the rollout ends. Here every call goes to the service's `/v1/episodes`
+(docs/contract.md section 8): `reset` starts an episode on the row's `problem_id`, `check_schedule` spends
+a check, `submit` scores and ends the episode, and `get_reward` is the submitted answer's reward (0 when
+the model never submitted). No reward logic lives here.
+
+    from trainer.integrations.trl_tools import scheduling_environment, tool_dataset
+
+    factory = scheduling_environment("http://127.0.0.1:8000", checks=3)
+    trainer = GRPOTrainer(model=..., args=GRPOConfig(max_tool_calling_iterations=6, ...),
+                          train_dataset=tool_dataset("http://127.0.0.1:8000", n=256),
+                          environment_factory=factory)
+
+Status (issue 27): the class and its calls are tested against a live service; a `GRPOTrainer` run with it
+is not yet, because SmolLM2's chat template is not one TRL's tool-calling parser accepts.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from shared_schema.episodes import CheckResult, EpisodeStart
+from trainer.client.env_client import EnvClient, EnvRequestError
+
+
+def describe_check(result: CheckResult) -> str:
+    """What a check tells the model, in a few lines: the verdict, each broken rule, the value, the budget."""
+    lines = [f"verdict: {result.verdict.value}"]
+    lines += [f"- {v.message}" for v in result.violations[:20]]
+    if len(result.violations) > 20:
+        lines.append(f"- and {len(result.violations) - 20} more")
+    lines.append(f"value: {result.value}")
+    lines.append(f"checks left: {result.remaining_checks}")
+    return "\n".join(lines)
+
+
+class SchedulingToolEnv:
+    """One rollout's episode. Configure the class (or use `scheduling_environment`), not the instance:
+    TRL constructs instances with no arguments."""
+
+    env_url: ClassVar[str] = "http://127.0.0.1:8000"
+    checks: ClassVar[int | None] = None  # None: the service's default budget
+    check_cost: ClassVar[float] = 0.0
+    prompt_style: ClassVar[str] = "default"
+    _clients: ClassVar[dict[str, EnvClient]] = {}
+    _clients_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self) -> None:
+        with self._clients_lock:  # one pooled client per URL for every instance (TRL makes many)
+            client = self._clients.get(self.env_url)
+            if client is None:
+                client = self._clients[self.env_url] = EnvClient.from_url(self.env_url)
+        self.client = client
+        self.episode_id: str | None = None
+        self.reward: float | None = None
+
+    def reset(self, **row: Any) -> str:
+        """Start an episode on the row's `problem_id`; the tool instructions go after the user message."""
+        start = EpisodeStart.model_validate(
+            {
+                "problem_id": row["problem_id"],
+                "checks": self.checks,
+                "check_cost": self.check_cost,
+                "prompt_style": self.prompt_style,
+            }
+        )
+        started = self.client.episode_start(start)
+        self.episode_id, self.reward = started.episode_id, None
+        return started.tool_instructions
+
+    def _open(self) -> str:
+        if self.episode_id is None:
+            raise RuntimeError("the task is over: the answer was already submitted")
+        return self.episode_id
+
+    def check_schedule(self, answer: str) -> str:
+        """Check a draft schedule without ending the task. It says which rules the draft breaks and its
+        total value, but not the best possible value; each call spends one of your checks.
+
+        Args:
+            answer: The draft, a <schedule> block with one <event> (name, start, end) per kept event.
+
+        Returns:
+            The verdict, each rule the draft breaks, its value and the checks left.
+        """
+        try:
+            return describe_check(self.client.episode_check(self._open(), answer))
+        except EnvRequestError as e:
+            if e.status_code == 409:
+                raise RuntimeError("no checks left: submit your answer") from None
+            raise
+
+    def submit(self, answer: str) -> str:
+        """Submit the final schedule. It is scored once and the task ends.
+
+        Args:
+            answer: The final answer, a <schedule> block with one <event> (name, start, end) per kept event.
+
+        Returns:
+            The verdict and the reward.
+        """
+        done = self.client.episode_submit(self._open(), answer)
+        self.episode_id, self.reward = None, done.reward
+        verdict = done.result.verdict.value if done.result.verdict is not None else "error"
+        return f"submitted: {verdict}, reward {done.reward:g}"
+
+    def get_reward(self) -> float:
+        """The submitted answer's reward; 0 when the model never submitted."""
+        return 0.0 if self.reward is None else self.reward
+
+
+def scheduling_environment(
+    env_url: str, checks: int | None = None, check_cost: float = 0.0, prompt_style: str = "default"
+) -> Callable[[], SchedulingToolEnv]:
+    """A `SchedulingToolEnv` class bound to a service and an episode configuration (TRL calls it with no
+    arguments for each rollout)."""
+    settings = {"env_url": env_url, "checks": checks, "check_cost": check_cost, "prompt_style": prompt_style}
+    return type("SchedulingToolEnv", (SchedulingToolEnv,), settings)
+
+
+def tool_dataset(env_url: str, n: int, split: str = "train", offset: int = 0) -> list[dict[str, Any]]:
+    """Rows for `GRPOTrainer(train_dataset=...)`: each a served problem's `problem_id` and its chat
+    `prompt` (system, user) as `/v1/problems` serves it; `reset` adds the tool instructions."""
+    with EnvClient.from_url(env_url) as client:
+        page = client.problems(split=split, offset=offset, limit=n)
+    return [{"problem_id": p.id, "prompt": [m.model_dump() for m in p.prompt]} for p in page.items]
