@@ -15,8 +15,9 @@ the model never submitted). No reward logic lives here.
                           train_dataset=tool_dataset("http://127.0.0.1:8000", n=256),
                           environment_factory=factory)
 
-Status (issue 27): the class and its calls are tested against a live service; a `GRPOTrainer` run with it
-is not yet, because SmolLM2's chat template is not one TRL's tool-calling parser accepts.
+SmolLM2's own chat template renders no tool calls, so TRL refuses it; SmolLM2 speaks ChatML, as Qwen2.5
+does, so `tool_calling_tokenizer` gives it TRL's Qwen2.5 template (tools in the system message, calls as
+`<tool_call>{json}</tool_call>`), whose response parser TRL then sets itself.
 """
 
 from __future__ import annotations
@@ -113,6 +114,16 @@ class SchedulingToolEnv:
     def get_reward(self) -> float:
         """The submitted answer's reward; 0 when the model never submitted."""
         return 0.0 if self.reward is None else self.reward
+
+
+def tool_calling_tokenizer(tokenizer: Any) -> Any:
+    """`tokenizer` with a chat template TRL's tool calling accepts: its own when TRL already does, else TRL's
+    Qwen2.5 template (ChatML, as SmolLM2's own; `<tool_call>` JSON calls, `<tool_response>` results)."""
+    from trl.chat_template_utils import qwen2_5_chat_template, supports_tool_calling
+
+    if not supports_tool_calling(tokenizer):
+        tokenizer.chat_template = qwen2_5_chat_template
+    return tokenizer
 
 
 def scheduling_environment(

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import pytest
 from transformers.utils import get_json_schema
 
@@ -9,7 +13,12 @@ from env_server.task.problems import gold_completion
 from shared_schema import ProblemSpec
 from tests.conftest import LiveServer
 from trainer.client.env_client import EnvClient
-from trainer.integrations.trl_tools import SchedulingToolEnv, scheduling_environment, tool_dataset
+from trainer.integrations.trl_tools import (
+    SchedulingToolEnv,
+    scheduling_environment,
+    tool_calling_tokenizer,
+    tool_dataset,
+)
 
 
 def test_an_episode_through_the_trl_environment(live_server: LiveServer) -> None:
@@ -58,3 +67,67 @@ def test_the_tools_have_the_schemas_trl_builds() -> None:
         assert schema["parameters"]["required"] == ["answer"]
         assert "<schedule>" in schema["parameters"]["properties"]["answer"]["description"]
         assert schema["description"]
+
+
+def test_grpo_trainer_runs_with_the_environment(
+    live_server: LiveServer, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """TRL's own `GRPOTrainer` with `environment_factory`: two steps on a tiny random model, each rollout
+    an episode on the service, the environment's reward logged beside the others."""
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import GRPOConfig, GRPOTrainer
+
+    started: list[str] = []
+    base = scheduling_environment(live_server.url, checks=2)
+
+    class Recorded(base):  # type: ignore[misc,valid-type]
+        def reset(self, **row: Any) -> str:
+            note = super().reset(**row)
+            assert self.episode_id is not None
+            started.append(self.episode_id)
+            return note
+
+    tokenizer = tool_calling_tokenizer(AutoTokenizer.from_pretrained(tiny_model_dir))
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    args = GRPOConfig(
+        output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=2, num_generations=2,
+        max_completion_length=16, max_tool_calling_iterations=2, logging_steps=1, report_to=[],
+        use_cpu=True, bf16=False, save_strategy="no", temperature=1.0,
+    )  # fmt: skip
+    trainer = GRPOTrainer(
+        model=model,
+        processing_class=tokenizer,
+        args=args,
+        train_dataset=Dataset.from_list(tool_dataset(live_server.url, n=4)),
+        environment_factory=Recorded,
+    )
+    trainer.train()
+    logs = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert len(logs) == 2 and all("rewards/Recorded/mean" in entry for entry in logs)
+    assert len(started) >= 4 and len(set(started)) == len(started)  # one episode per rollout
+    with EnvClient.from_url(live_server.url) as client:
+        state = client.episode_state(started[-1])  # unsubmitted: still open, nothing spent by a random model
+    assert state.checks == 2 and state.problem_id.startswith("train-")
+
+
+def test_smollm2_tokenizer_renders_and_parses_the_tool_calls(tiny_model_dir: Path) -> None:
+    """SmolLM2's tokenizer with `tool_calling_tokenizer`: TRL accepts it, the tools are in the prompt, and
+    a call written as the template asks is parsed back by the response parser TRL sets."""
+    from transformers import AutoTokenizer
+    from trl.chat_template_utils import add_response_schema, supports_tool_calling
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    assert not supports_tool_calling(tokenizer)  # SmolLM2's own template: why this exists
+    tokenizer = tool_calling_tokenizer(tokenizer)
+    assert supports_tool_calling(tokenizer)
+    messages = [{"role": "system", "content": "Plan the day."}, {"role": "user", "content": "Events: ..."}]
+    tools = [SchedulingToolEnv.check_schedule, SchedulingToolEnv.submit]
+    text = tokenizer.apply_chat_template(messages, tools=tools, tokenize=False, add_generation_prompt=True)
+    assert '"name": "check_schedule"' in text and '"name": "submit"' in text and "<|im_start|>" in text
+    add_response_schema(tokenizer)
+    answer = "<schedule><event><name>Gym</name><start>08:00</start><end>09:00</end></event></schedule>"
+    arguments = json.dumps({"answer": answer})
+    call = f'<tool_call>\n{{"name": "check_schedule", "arguments": {arguments}}}\n</tool_call><|im_end|>'
+    parsed = tokenizer.parse_response(call, prefix=text)
+    assert parsed["tool_calls"][0]["function"] == {"name": "check_schedule", "arguments": {"answer": answer}}
