@@ -42,7 +42,7 @@ from env_server.service.integrations.openenv import EnvError, SchedulingEnv
 from env_server.service.settings import Settings
 from env_server.service.store import Entry, ProblemStore
 from env_server.task.prompts import build_prompt
-from shared_schema import ChatMessage, ScoreResult
+from shared_schema import ChatMessage, ScoreItem, ScoreResult
 from shared_schema.episodes import (
     AnswerRequest,
     CheckResult,
@@ -273,8 +273,6 @@ def episodes_router(store: ProblemStore, settings: Settings, episodes: EpisodeSt
     def score(row: Row, entry: Entry, answer: str, events: bool) -> dict[str, object]:
         def lookup(_: str) -> ProblemIndex:
             return entry.index
-
-        from shared_schema import ScoreItem
 
         item = ScoreItem(problem_id=row.problem_id, completion=answer)
         profile = get_profile(row.profile)
