@@ -20,9 +20,10 @@ from env_server.scoring.batch import collector_paused
 from env_server.scoring.profiles import DEFAULT_PROFILE, PROFILES, REWARD_VERSION
 from env_server.service.curriculum_api import Sessions, curriculum_router
 from env_server.service.docs import install_docs
-from env_server.service.episodes import EpisodeStore, episodes_router
+from env_server.service.episodes import EpisodeCalls, EpisodeStore, episodes_router
 from env_server.service.errors import Unprocessable, complete_openapi, install_error_handlers
 from env_server.service.integrations.openenv import openenv_router
+from env_server.service.integrations.openreward import openreward_router
 from env_server.service.integrations.openrlhf import openrlhf_router
 from env_server.service.metrics import install as install_metrics
 from env_server.service.offload import OffloadLargeBodies
@@ -219,7 +220,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     sessions = Sessions(settings.curriculum_dir, settings.curriculum_max_sessions)
     app.include_router(curriculum_router(store, sessions))
     episodes = EpisodeStore(settings.episode_db, settings.episode_max_sessions, settings.episode_ttl_s)
-    app.include_router(episodes_router(store, settings, episodes))
+    calls = EpisodeCalls(store, settings, episodes)
+    app.include_router(episodes_router(calls))
+    app.include_router(openreward_router(calls))
     install_playground(app)
     return app
 

@@ -99,8 +99,21 @@ class EpisodeLimitError(RuntimeError):
     """As many episodes are open as the service allows: a 429."""
 
 
+class EpisodeExists(RuntimeError):
+    """An episode under the asked id is open already: a 409."""
+
+
 class NoChecksLeft(RuntimeError):
     """The episode's check budget is spent: a 409 that says to submit."""
+
+
+def new_episode_id() -> str:
+    """A fresh episode id: `ep-` and 16 hex digits."""
+    return f"ep-{secrets.token_hex(8)}"
+
+
+def is_episode_id(text: str) -> bool:
+    return _EPISODE_ID.fullmatch(text) is not None
 
 
 _COLUMNS = "episode_id, problem_id, profile, checks, checks_used, check_cost, expires"
@@ -139,7 +152,10 @@ class EpisodeStore:
                 raise
             self._db.execute("COMMIT")
 
-    def start(self, problem_id: str, profile: str, checks: int, check_cost: float) -> Row:
+    def start(
+        self, problem_id: str, profile: str, checks: int, check_cost: float, episode_id: str | None = None
+    ) -> Row:
+        """A new episode, under `episode_id` (a `new_episode_id()` handed out before) or a fresh id."""
         now = time.time()
         with self._transaction() as db:
             db.execute("DELETE FROM episodes WHERE expires <= ?", (now,))
@@ -151,9 +167,12 @@ class EpisodeStore:
                     f"{self.ttl_s:g} s"
                 )
             row = Row(
-                f"ep-{secrets.token_hex(8)}", problem_id, profile, checks, 0, check_cost, now + self.ttl_s
+                episode_id or new_episode_id(), problem_id, profile, checks, 0, check_cost, now + self.ttl_s
             )
-            db.execute(f"INSERT INTO episodes ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", _values(row))
+            try:
+                db.execute(f"INSERT INTO episodes ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", _values(row))
+            except sqlite3.IntegrityError:
+                raise EpisodeExists(f"episode {row.episode_id} is already open") from None
         return row
 
     def get(self, episode_id: str) -> Row | None:
@@ -163,6 +182,16 @@ class EpisodeStore:
                 (episode_id, time.time()),
             ).fetchone()
         return None if found is None else Row(*found)
+
+    def touch(self, episode_id: str) -> bool:
+        """Renew an open episode's TTL (a client's keepalive); whether it is open."""
+        now = time.time()
+        with self._transaction() as db:
+            found = db.execute(
+                "UPDATE episodes SET expires = ? WHERE episode_id = ? AND expires > ? RETURNING episode_id",
+                (now + self.ttl_s, episode_id, now),
+            ).fetchone()
+        return found is not None
 
     def spend_check(self, episode_id: str) -> Row | None:
         """One check spent (and the TTL renewed); None if there is no such open episode. Raises
@@ -259,53 +288,55 @@ def _json(model: EpisodeState) -> Response:
     return Response(content=model.model_dump_json(), media_type="application/json")
 
 
-def episodes_router(store: ProblemStore, settings: Settings, episodes: EpisodeStore) -> APIRouter:
-    """The `/v1/episodes` routes over `store`'s problems."""
-    router = APIRouter(prefix=PREFIX, tags=["episodes"])
-    picker = SchedulingEnv(store, settings)
+class EpisodeCalls:
+    """Start, check, submit and delete over `episodes` and `store`'s problems, answering clear HTTP errors:
+    what `/v1/episodes` serves, and what every front end in another protocol reuses (the ORS routes,
+    env_server/service/integrations/openreward.py)."""
 
-    def entry_of(row: Row) -> Entry:
-        entry = store.get(row.problem_id)
+    def __init__(self, store: ProblemStore, settings: Settings, episodes: EpisodeStore) -> None:
+        self.store, self.settings, self.episodes = store, settings, episodes
+        self.picker = SchedulingEnv(store, settings)
+
+    def entry_of(self, row: Row) -> Entry:
+        entry = self.store.get(row.problem_id)
         if entry is None:  # the service was restarted with other problems under the same file
             raise HTTPException(404, f"problem {clip(row.problem_id)} of this episode is no longer served")
         return entry
 
-    def score(row: Row, entry: Entry, answer: str, events: bool) -> dict[str, object]:
+    def _score(self, row: Row, entry: Entry, answer: str, events: bool) -> dict[str, object]:
         def lookup(_: str) -> ProblemIndex:
             return entry.index
 
         item = ScoreItem(problem_id=row.problem_id, completion=answer)
         profile = get_profile(row.profile)
-        return score_items_wire([item], profile, lookup, settings.max_completion_chars, events=events)[0]
+        return score_items_wire([item], profile, lookup, self.settings.max_completion_chars, events=events)[0]
 
-    def checked_id(episode_id: str) -> str:
+    def checked_id(self, episode_id: str) -> str:
         if not _EPISODE_ID.fullmatch(episode_id):
             raise HTTPException(404, f"no episode {clip(episode_id)} (ids are ep- and 16 hex digits)")
         return episode_id
 
-    def gone(episode_id: str) -> HTTPException:
+    def gone(self, episode_id: str) -> HTTPException:
         return HTTPException(
             404,
             f"no open episode {episode_id}: it ended (submitted or deleted), expired after "
-            f"{settings.episode_ttl_s:g} s unused, or the service restarted; start a new one",
+            f"{self.settings.episode_ttl_s:g} s unused, or the service restarted; start a new one",
         )
 
-    @router.post("", status_code=201, response_model=EpisodeStarted, responses=_FULL)
-    def start(req: EpisodeStart) -> Response:
-        """Start an episode: a problem (by `problem_id`, or `split` with `index`, `seed` or at random),
-        its prompt with the tool instructions, and the check budget."""
+    def start(self, req: EpisodeStart, episode_id: str | None = None) -> EpisodeStarted:
+        """A new episode (under `episode_id` when given, else a fresh id); 404, 422 or 429 otherwise."""
         if req.profile not in PROFILES:
             raise Unprocessable(
                 f"unknown profile {clip(req.profile)}; profiles: {sorted(PROFILES)}", ["body", "profile"]
             )
-        checks = settings.episode_checks if req.checks is None else req.checks
-        if checks > settings.episode_max_checks:
+        checks = self.settings.episode_checks if req.checks is None else req.checks
+        if checks > self.settings.episode_max_checks:
             raise Unprocessable(
-                f"checks={checks} is over this service's limit of {settings.episode_max_checks}",
+                f"checks={checks} is over this service's limit of {self.settings.episode_max_checks}",
                 ["body", "checks"],
             )
         try:
-            problem = picker.pick(
+            problem = self.picker.pick(
                 OpenEnvResetRequest(
                     problem_id=req.problem_id, split=req.split, index=req.index, seed=req.seed
                 )
@@ -313,71 +344,99 @@ def episodes_router(store: ProblemStore, settings: Settings, episodes: EpisodeSt
         except EnvError as e:
             raise (HTTPException(404, str(e)) if e.status == 404 else Unprocessable(str(e))) from None
         try:
-            row = episodes.start(problem.id, req.profile, checks, req.check_cost)
+            row = self.episodes.start(problem.id, req.profile, checks, req.check_cost, episode_id)
         except EpisodeLimitError as e:
             raise HTTPException(429, str(e)) from None
-        started = EpisodeStarted(
+        except EpisodeExists as e:
+            raise HTTPException(409, str(e)) from None
+        return EpisodeStarted(
             **row.fields(time.time()),
             prompt=tool_prompt(build_prompt(problem, req.prompt_style), checks),
             tool_instructions=tool_note(checks),
             events=problem.events,
             priorities=problem.priorities,
         )
-        return Response(content=started.model_dump_json(), status_code=201, media_type="application/json")
 
-    @router.get("/{episode_id}", response_model=EpisodeState)
-    def state(episode_id: str) -> Response:
-        """Where an open episode stands: its problem, budget and time left."""
-        row = episodes.get(checked_id(episode_id))
+    def state(self, episode_id: str) -> EpisodeState:
+        row = self.episodes.get(self.checked_id(episode_id))
         if row is None:
-            raise gone(episode_id)
-        return _json(row.state(time.time()))
+            raise self.gone(episode_id)
+        return row.state(time.time())
 
-    @router.post("/{episode_id}/check", response_model=CheckResult, responses=_SPENT)
-    async def check(episode_id: str, req: AnswerRequest) -> Response:
-        """Check a draft, spending one check: the rules it breaks and its value, never the optimum. 409
-        when the budget is spent (the episode stays open for `submit`)."""
-        checked_id(episode_id)
+    async def check(self, episode_id: str, req: AnswerRequest) -> CheckResult:
+        """One check spent on a draft: 404 (no open episode) or 409 (no checks left) otherwise."""
+        self.checked_id(episode_id)
         try:
-            row = await run_in_threadpool(episodes.spend_check, episode_id)
+            row = await run_in_threadpool(self.episodes.spend_check, episode_id)
         except NoChecksLeft as e:
             raise HTTPException(409, str(e)) from None
         if row is None:
-            raise gone(episode_id)
-        entry = entry_of(row)
-        wire = await run_in_threadpool(score, row, entry, req.answer, True)
+            raise self.gone(episode_id)
+        entry = self.entry_of(row)
+        wire = await run_in_threadpool(self._score, row, entry, req.answer, True)
         read = wire.get("events")
-        result = CheckResult(
+        return CheckResult(
             **row.fields(time.time()),
             verdict=wire["verdict"],
             violations=wire["violations"],
             value=draft_value(read if isinstance(read, list) else None, entry),
             events=read if req.return_events else None,
         )
-        return _json(result)
 
-    @router.post("/{episode_id}/submit", response_model=SubmitResult)
-    async def submit(episode_id: str, req: AnswerRequest) -> Response:
-        """Score the answer with the episode's profile (as `/v1/score`) and end the episode."""
-        checked_id(episode_id)
-        row = await run_in_threadpool(episodes.end, episode_id)
+    async def submit(self, episode_id: str, req: AnswerRequest) -> SubmitResult:
+        """The answer scored with the episode's profile, less the checks' cost; the episode ends (404 when
+        none is open)."""
+        self.checked_id(episode_id)
+        row = await run_in_threadpool(self.episodes.end, episode_id)
         if row is None:
-            raise gone(episode_id)
-        entry = entry_of(row)
-        wire = await run_in_threadpool(score, row, entry, req.answer, req.return_events)
+            raise self.gone(episode_id)
+        entry = self.entry_of(row)
+        wire = await run_in_threadpool(self._score, row, entry, req.answer, req.return_events)
         result = ScoreResult.model_validate(wire)
         penalty = row.check_cost * row.checks_used
         reward = max(0.0, (result.reward or 0.0) - penalty)
         fields = {**row.fields(time.time()), "expires_in_s": 0.0}
-        done = SubmitResult(**fields, reward=reward, check_penalty=penalty, result=result)
+        return SubmitResult(**fields, reward=reward, check_penalty=penalty, result=result)
+
+    def delete(self, episode_id: str) -> bool:
+        """Whether an open episode was ended."""
+        return self.episodes.end(self.checked_id(episode_id)) is not None
+
+
+def episodes_router(calls: EpisodeCalls) -> APIRouter:
+    """The `/v1/episodes` routes over `calls`."""
+    router = APIRouter(prefix=PREFIX, tags=["episodes"])
+
+    @router.post("", status_code=201, response_model=EpisodeStarted, responses=_FULL)
+    def start(req: EpisodeStart) -> Response:
+        """Start an episode: a problem (by `problem_id`, or `split` with `index`, `seed` or at random),
+        its prompt with the tool instructions, and the check budget."""
+        started = calls.start(req)
+        return Response(content=started.model_dump_json(), status_code=201, media_type="application/json")
+
+    @router.get("/{episode_id}", response_model=EpisodeState)
+    def state(episode_id: str) -> Response:
+        """Where an open episode stands: its problem, budget and time left."""
+        return _json(calls.state(episode_id))
+
+    @router.post("/{episode_id}/check", response_model=CheckResult, responses=_SPENT)
+    async def check(episode_id: str, req: AnswerRequest) -> Response:
+        """Check a draft, spending one check: the rules it breaks and its value, never the optimum. 409
+        when the budget is spent (the episode stays open for `submit`)."""
+        return _json(await calls.check(episode_id, req))
+
+    @router.post("/{episode_id}/submit", response_model=SubmitResult)
+    async def submit(episode_id: str, req: AnswerRequest) -> Response:
+        """Score the answer with the episode's profile (as `/v1/score`) and end the episode."""
+        done = await calls.submit(episode_id, req)
         exclude = None if req.return_events else {"result": {"events"}}  # as /v1/score leaves it out
         return Response(content=done.model_dump_json(exclude=exclude), media_type="application/json")
 
     @router.delete("/{episode_id}", status_code=204)
     def delete(episode_id: str) -> Response:
         """Abandon an open episode (frees its place at once)."""
-        if episodes.end(checked_id(episode_id)) is None:
-            raise gone(episode_id)
+        if not calls.delete(episode_id):
+            raise calls.gone(episode_id)
         return Response(status_code=204)
 
     return router

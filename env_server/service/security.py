@@ -2,8 +2,9 @@
 Origin check.
 
 API keys (`SCHED_API_KEYS=key1,key2`): when set, every HTTP request and WebSocket handshake must carry
-`Authorization: Bearer <key>`; clients that cannot set a header (OpenRLHF's `--remote_rm_url`, a browser
-WebSocket) may put `?api_key=<key>` in the URL instead. Keys are compared in constant time, against every
+`Authorization: Bearer <key>` (or `X-API-Key: <key>`, the header the `openreward` SDK sends); clients that
+cannot set a header (OpenRLHF's `--remote_rm_url`, a browser WebSocket) may put `?api_key=<key>` in the URL
+instead. Keys are compared in constant time, against every
 configured key, so the time taken says nothing about how much of a key was right. A missing or wrong key
 gets 401 (HTTP) or a refused handshake (WebSocket, HTTP 403). Unset, the service is open, as before.
 
@@ -32,12 +33,15 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 
 
 def presented_key(scope: Scope) -> str | None:
-    """The key a request carries: the bearer token, else the `api_key` query parameter."""
+    """The key a request carries: the bearer token, else `X-API-Key`, else the `api_key` query parameter."""
     auth = _header(scope, b"authorization")
     if auth is not None:
         scheme, _, token = auth.decode("latin-1").partition(" ")
         if scheme.lower() == "bearer" and token.strip():
             return token.strip()
+    api_key = (_header(scope, b"x-api-key") or b"").decode("latin-1").strip()
+    if api_key:
+        return api_key
     query = scope.get("query_string", b"").decode("latin-1")
     for name, value in parse_qsl(query, keep_blank_values=True):
         if name == "api_key" and value:
