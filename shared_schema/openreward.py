@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from shared_schema.integrations import Count
 
 _LENIENT = ConfigDict(extra="ignore")
+SplitName = Literal["train", "test"]
 
 
 class OrsSplitRequest(BaseModel):
@@ -22,7 +23,7 @@ class OrsSplitRequest(BaseModel):
 
     model_config = _LENIENT
 
-    split: str = Field(max_length=64, description="`train` or `test`.")
+    split: SplitName = Field(description="`train` or `test`.")
 
 
 class OrsTaskRequest(BaseModel):
@@ -30,7 +31,7 @@ class OrsTaskRequest(BaseModel):
 
     model_config = _LENIENT
 
-    split: str = Field(max_length=64, description="`train` or `test`.")
+    split: SplitName = Field(description="`train` or `test`.")
     index: Count = Field(description="Position in the split.")
 
 
@@ -39,7 +40,7 @@ class OrsTaskRangeRequest(BaseModel):
 
     model_config = _LENIENT
 
-    split: str = Field(max_length=64, description="`train` or `test`.")
+    split: SplitName = Field(description="`train` or `test`.")
     start: StrictInt | None = Field(default=None, description="First position (negative: from the end).")
     stop: StrictInt | None = Field(
         default=None, description="Position after the last (negative: from the end)."
@@ -54,7 +55,7 @@ class OrsCreate(BaseModel):
 
     env_name: str | None = Field(default=None, max_length=64, description="Environment (`scheduling`).")
     task_spec: dict[str, Any] | None = Field(default=None, description="A task as `/task` gives it.")
-    split: str | None = Field(default=None, max_length=64, description="`train` or `test`.")
+    split: SplitName | None = Field(default=None, description="`train` or `test`.")
     index: Count | None = Field(default=None, description="Position in the split.")
     toolset_name: str | None = Field(default=None, max_length=64, description="Not served: must be null.")
 

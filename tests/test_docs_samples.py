@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import LiveServer
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -22,4 +24,13 @@ def python_blocks(page: str, after: str) -> list[str]:
 def test_the_tool_episode_sample_runs(live_server: LiveServer) -> None:
     sample = python_blocks("integrations.md", "Tool episodes")[0]
     assert 'url = "http://127.0.0.1:8000"' in sample
+    exec(compile(sample.replace("http://127.0.0.1:8000", live_server.url), "integrations.md", "exec"), {})
+
+
+def test_the_openreward_sample_runs(live_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("openreward")
+    sample = python_blocks("integrations.md", "OpenReward (ORS)")[0]
+    assert 'url = "http://127.0.0.1:8000"' in sample
+    monkeypatch.setenv("OPENREWARD_SESSION_URL", live_server.url)  # restored after the sample sets it
+    monkeypatch.setenv("OPENREWARD_DISABLE_UPDATE_CHECK", "1")
     exec(compile(sample.replace("http://127.0.0.1:8000", live_server.url), "integrations.md", "exec"), {})

@@ -32,7 +32,6 @@ from pydantic import ValidationError
 from env_server.service.episodes import EpisodeCalls, is_episode_id, new_episode_id, tool_prompt
 from env_server.task.prompts import build_prompt
 from shared_schema.episodes import AnswerRequest, CheckResult, EpisodeStart
-from shared_schema.errors import ErrorResponse
 from shared_schema.models import Problem
 from shared_schema.openreward import (
     OrsCreate,
@@ -87,8 +86,21 @@ TOOLS = OrsTools(
     ]
 )
 
+_SSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Server-sent events: `task_id` (an id), then `end` (the result as JSON)",
+        "content": {
+            "text/event-stream": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"event": {"type": "string"}, "data": {"type": "string"}},
+                }
+            }
+        },
+    }
+}
 SessionId = Annotated[str, Header(alias="X-Session-ID", max_length=64, description="The session id.")]
-_ERR = {"model": ErrorResponse}
+_ERR = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
 _NO_TASK: dict[int | str, dict[str, Any]] = {404: {"description": "No such task", **_ERR}}
 _NO_SESSION: dict[int | str, dict[str, Any]] = {404: {"description": "No open session", **_ERR}}
 _CREATE: dict[int | str, dict[str, Any]] = {
@@ -208,7 +220,7 @@ def openreward_router(calls: EpisodeCalls) -> APIRouter:
         """The tools, with JSON Schemas of their input."""
         return TOOLS
 
-    @route("/create_session", "POST", scoped=False, response_class=EventStream)
+    @route("/create_session", "POST", scoped=False, response_class=EventStream, responses=_SSE)
     def create_session() -> EventStream:
         """A fresh session id, as server-sent events (`task_id`, then `end`); nothing is opened until
         `POST /create` with it."""
@@ -273,7 +285,7 @@ def openreward_router(calls: EpisodeCalls) -> APIRouter:
         open_session(sid)
         return TOOLS
 
-    @route("/call", "POST", response_class=EventStream, responses=_NO_SESSION)
+    @route("/call", "POST", response_class=EventStream, responses={**_SSE, **_NO_SESSION})
     async def call(req: OrsToolCall, sid: SessionId) -> EventStream:
         """Run a tool in the session; its output (or why it did not run) as server-sent events."""
         open_session(sid)

@@ -93,6 +93,7 @@ def test_the_name_pattern_is_the_name_rule(name: str) -> None:
 
 
 SESSION = "cur-5c4e000000000001"
+ORS_SESSION = "ep-5c4e000000000001"
 
 
 def run_schemathesis(url: str, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -111,11 +112,14 @@ def test_schemathesis_finds_nothing() -> None:
     try:
         state = {"session_id": SESSION, "config": {}, "rung": 0}  # the session schemathesis.toml names
         assert httpx.put(f"{server.url}/v1/curriculum/{SESSION}", json=state).status_code == 200
+        ors = {"X-Session-ID": ORS_SESSION}  # the ORS session schemathesis.toml names
+        assert httpx.post(f"{server.url}/create", json={"split": "train"}, headers=ors).status_code == 400
+        assert httpx.post(f"{server.url}/create", json={"split": "train", "index": 0}, headers=ors).is_success
         out = run_schemathesis(server.url, "--max-examples", "40")
     finally:
         server.stop()
     assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
-    assert "26 selected / 26 total" in out.stdout and "No issues found" in out.stdout, out.stdout[-3000:]
+    assert "41 selected / 41 total" in out.stdout and "No issues found" in out.stdout, out.stdout[-3000:]
 
 
 def test_schemathesis_with_api_keys_finds_nothing() -> None:

@@ -93,7 +93,7 @@ def test_session_routes_answer_clear_errors(ors_url: str) -> None:
     assert bad_sid.status_code == 400
     no_task = httpx.post(f"{ors_url}/create", json={"split": "train", "index": 10**6}, headers=headers)
     assert no_task.status_code == 404
-    assert httpx.post(f"{ors_url}/num_tasks", json={"split": "dev"}).status_code == 404
+    assert httpx.post(f"{ors_url}/num_tasks", json={"split": "dev"}).status_code == 422
     ok = httpx.post(f"{ors_url}/create", json={"split": "test", "index": 0}, headers=headers)
     assert ok.status_code == 200 and ok.json() == {"sid": headers["X-Session-ID"]}
     again = httpx.post(f"{ors_url}/create", json={"split": "test", "index": 0}, headers=headers)
