@@ -60,6 +60,12 @@ def test_a_key_in_the_query_serves_clients_that_cannot_set_headers(keyed: TestCl
     assert keyed.post("/get_reward?api_key=nope", json=body).status_code == 401
 
 
+def test_an_x_api_key_header_serves_the_openreward_sdk(keyed: TestClient) -> None:
+    assert keyed.get("/tools", headers={"x-api-key": "key-one"}).status_code == 200  # what the SDK sends
+    assert keyed.get("/tools", headers={"x-api-key": "nope"}).status_code == 401
+    assert keyed.get("/tools", headers={"x-api-key": ""}).status_code == 401  # the SDK's default: no key
+
+
 def test_key_comparison_is_constant_time_over_every_key(monkeypatch: pytest.MonkeyPatch) -> None:
     import hmac
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -129,14 +130,24 @@ def test_grpo_trainer_runs_with_the_openreward_spec(
         max_completion_length=16, max_tool_calling_iterations=2, logging_steps=1, report_to=[],
         use_cpu=True, bf16=False, save_strategy="no", temperature=1.0,
     )  # fmt: skip
+    made: list[Any] = []
+
+    def factory() -> Any:
+        made.append(spec.environment_factory())
+        return made[-1]
+
     trainer = GRPOTrainer(
         model=model,
         processing_class=tokenizer,
         args=args,
         train_dataset=dataset,
-        environment_factory=spec.environment_factory,
+        environment_factory=factory,
         reward_funcs=spec.reward_funcs,
     )
     trainer.train()
     logs = [entry for entry in trainer.state.log_history if "loss" in entry]
-    assert len(logs) == 2
+    assert len(logs) == 2 and all("rewards/_outcome_only_reward_func/mean" in entry for entry in logs)
+    open_sids = [e._session.sid for e in made if e._session is not None]  # the last step's rollouts
+    assert open_sids
+    for sid in open_sids:  # each an episode of the service (unsubmitted by a random model)
+        assert httpx.get(f"{ors_url}/v1/episodes/{sid}").json()["problem_id"].startswith("train-")
