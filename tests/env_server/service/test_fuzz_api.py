@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 KEYS = ["items", "problem", "problem_id", "completion", "events", "priorities", "name", "start", "end",
         "profile", "query", "prompts", "labels", "action", "x", "n", "groups", "rewards", "target", "spread",
-        "window", "rungs", "level", "guided", "start_rung", "session_id", "config", "rung"]  # fmt: skip
+        "window", "rungs", "level", "guided", "start_rung", "session_id", "config", "rung", "split", "index",
+        "stop", "input", "task_spec"]  # fmt: skip
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20),
     st.sampled_from(["09:00", "24:60", "train-000000", "default", "<schedule>", ""]),
@@ -22,7 +23,8 @@ json_values = st.recursive(
     max_leaves=20,
 )
 ROUTES = ["/v1/score", "/v1/solve", "/v1/prompt", "/get_reward", "/openenv/reset", "/openenv/step",
-          "/v1/curriculum", "/v1/curriculum/{sid}/next", "/v1/curriculum/{sid}/report"]  # fmt: skip
+          "/v1/curriculum", "/v1/curriculum/{sid}/next", "/v1/curriculum/{sid}/report",
+          "/tasks", "/num_tasks", "/task", "/task_range", "/create", "/call"]  # fmt: skip
 _SESSION: list[str] = []
 
 
