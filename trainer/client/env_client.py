@@ -381,7 +381,6 @@ class EnvClient:
         body = state.model_dump(mode="json")
         return CurriculumStatus.model_validate_json(self._request("PUT", path, json=body).content)
 
-
     # -- tool episodes (docs/contract.md section 8) ----------------------------------------------------
     # A check or submit retried after a lost answer may find the check already spent or the episode ended
     # (404): the service cannot tell a retry from a second call.
