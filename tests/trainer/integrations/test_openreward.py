@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,11 +12,16 @@ import httpx
 import pytest
 
 from shared_schema import ScoreItem
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, missing_tool
 from trainer.client.env_client import EnvClient
 from trainer.integrations.trl_tools import tool_calling_tokenizer
 
-openreward = pytest.importorskip("openreward")
+
+@pytest.fixture(autouse=True)
+def _sdk() -> None:
+    """`make install` adds the SDK (--no-deps: pyproject.toml's `openreward` extra says why)."""
+    if importlib.util.find_spec("openreward") is None:
+        missing_tool("the openreward SDK is not installed (make install adds it)")
 
 
 @pytest.fixture
