@@ -112,10 +112,12 @@ def compose_env() -> dict[str, str]:
     if "PIP_CA_BUNDLE" not in env and bundle.is_file():
         env["PIP_CA_BUNDLE"] = str(bundle)
     start = time.perf_counter()
-    run("docker", "compose", *cpu_files(env), "build", env=env, timeout=1500)
+    if env.get("SCHED_RL_IMAGES_BUILT") != "1":  # .ci/run sets it once it has built them from this tree
+        run("docker", "compose", *cpu_files(env), "build", env=env, timeout=1500)
     sizes = run("docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}} {{.Size}}", "sched-rl-*")
     wheels = env.get("WHEELHOUSE_DIR") and f"named build context {env['WHEELHOUSE_DIR']}"
-    print(f"images built (or reused) in {time.perf_counter() - start:.0f} s, wheelhouse: "
+    how = "built by .ci/run" if env.get("SCHED_RL_IMAGES_BUILT") == "1" else "built (or reused)"
+    print(f"images {how} in {time.perf_counter() - start:.0f} s, wheelhouse: "
           f"{wheels or env.get('WHEELHOUSE_IMAGE') or 'none'}:\n{sizes}")  # fmt: skip
     return env
 
