@@ -52,3 +52,21 @@ def tiny_vllm_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         head_dim=32,
         initializer_range=0.05,
     )
+
+
+def tool_grpo_parts(model_dir: Path, output_dir: Path) -> tuple[Any, Any, Any]:
+    """Model, tool-calling tokenizer and a two-step `GRPOConfig` for TRL's `GRPOTrainer` with an
+    environment (tests/trainer/integrations: the TRL environment class and OpenReward's spec)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import GRPOConfig
+
+    from trainer.integrations.trl_tools import tool_calling_tokenizer
+
+    tokenizer = tool_calling_tokenizer(AutoTokenizer.from_pretrained(model_dir))
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    args = GRPOConfig(
+        output_dir=str(output_dir), max_steps=2, per_device_train_batch_size=2, num_generations=2,
+        max_completion_length=16, max_tool_calling_iterations=2, logging_steps=1, report_to=[],
+        use_cpu=True, bf16=False, save_strategy="no", temperature=1.0,
+    )  # fmt: skip
+    return model, tokenizer, args

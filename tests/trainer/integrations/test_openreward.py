@@ -13,8 +13,8 @@ import pytest
 
 from shared_schema import ScoreItem
 from tests.conftest import LiveServer, missing_tool
+from tests.trainer.conftest import tool_grpo_parts
 from trainer.client.env_client import EnvClient
-from trainer.integrations.trl_tools import tool_calling_tokenizer
 
 
 @pytest.fixture(autouse=True)
@@ -115,8 +115,7 @@ def test_grpo_trainer_runs_with_the_openreward_spec(
 ) -> None:
     """TRL's `OpenRewardSpec` over the live service: its dataset, environment factory and reward function
     plug into TRL's own `GRPOTrainer`, which runs two steps on a tiny random model."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOTrainer
     from trl.experimental.openreward import OpenRewardSpec
 
     spec = OpenRewardSpec(ors_url, env_name="scheduling", num_tasks=4)
@@ -129,13 +128,7 @@ def test_grpo_trainer_runs_with_the_openreward_spec(
     assert env.check_schedule(answer="no schedule").startswith("verdict: format_error")
     env._close()
 
-    tokenizer = tool_calling_tokenizer(AutoTokenizer.from_pretrained(tiny_model_dir))
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    args = GRPOConfig(
-        output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=2, num_generations=2,
-        max_completion_length=16, max_tool_calling_iterations=2, logging_steps=1, report_to=[],
-        use_cpu=True, bf16=False, save_strategy="no", temperature=1.0,
-    )  # fmt: skip
+    model, tokenizer, args = tool_grpo_parts(tiny_model_dir, tmp_path)
     made: list[Any] = []
 
     def factory() -> Any:

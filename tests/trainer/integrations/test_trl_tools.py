@@ -12,6 +12,7 @@ from transformers.utils import get_json_schema
 from env_server.task.problems import gold_completion
 from shared_schema import ProblemSpec
 from tests.conftest import LiveServer
+from tests.trainer.conftest import tool_grpo_parts
 from trainer.client.env_client import EnvClient
 from trainer.integrations.trl_tools import (
     SchedulingToolEnv,
@@ -75,8 +76,7 @@ def test_grpo_trainer_runs_with_the_environment(
     """TRL's own `GRPOTrainer` with `environment_factory`: two steps on a tiny random model, each rollout
     an episode on the service, the environment's reward logged beside the others."""
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOTrainer
 
     started: list[str] = []
     base = scheduling_environment(live_server.url, checks=2)
@@ -88,13 +88,7 @@ def test_grpo_trainer_runs_with_the_environment(
             started.append(self.episode_id)
             return note
 
-    tokenizer = tool_calling_tokenizer(AutoTokenizer.from_pretrained(tiny_model_dir))
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    args = GRPOConfig(
-        output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=2, num_generations=2,
-        max_completion_length=16, max_tool_calling_iterations=2, logging_steps=1, report_to=[],
-        use_cpu=True, bf16=False, save_strategy="no", temperature=1.0,
-    )  # fmt: skip
+    model, tokenizer, args = tool_grpo_parts(tiny_model_dir, tmp_path)
     trainer = GRPOTrainer(
         model=model,
         processing_class=tokenizer,
