@@ -27,7 +27,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -170,7 +170,7 @@ class EpisodeStore:
                 episode_id or new_episode_id(), problem_id, profile, checks, 0, check_cost, now + self.ttl_s
             )
             try:
-                db.execute(f"INSERT INTO episodes ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", _values(row))
+                db.execute(f"INSERT INTO episodes ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", astuple(row))
             except sqlite3.IntegrityError:
                 raise EpisodeExists(f"episode {row.episode_id} is already open") from None
         return row
@@ -223,28 +223,9 @@ class EpisodeStore:
             ).fetchone()
         return None if found is None else Row(*found)
 
-    def open_count(self) -> int:
-        with self._transaction() as db:
-            (count,) = db.execute(
-                "SELECT count(*) FROM episodes WHERE expires > ?", (time.time(),)
-            ).fetchone()
-        return int(count)
-
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-
-def _values(row: Row) -> tuple[object, ...]:
-    return (
-        row.episode_id,
-        row.problem_id,
-        row.profile,
-        row.checks,
-        row.checks_used,
-        row.check_cost,
-        row.expires,
-    )
 
 
 def tool_note(checks: int) -> str:
@@ -259,21 +240,10 @@ def tool_prompt(prompt: list[ChatMessage], checks: int) -> list[ChatMessage]:
 
 
 def draft_value(events: list[dict[str, object]] | None, entry: Entry) -> int:
-    """Σ weight × duration over the distinct problem events among `events` (wire `ReadEvent`s)."""
-    if not events:
-        return 0
-    problem = entry.problem
-    priorities = set(problem.priorities)
-    seen: set[int] = set()
-    total = 0
-    for event in events:
-        index = event.get("problem_index")
-        if not isinstance(index, int) or index in seen:
-            continue
-        seen.add(index)
-        e = problem.events[index]
-        total += (2 if e.name in priorities else 1) * (e.end_min - e.start_min)
-    return total
+    """Σ weight × duration over the distinct problem events among `events` (wire `ReadEvent`s), from the
+    values the scoring index holds for each event."""
+    indices = {e.get("problem_index") for e in events or ()}
+    return sum(entry.index.values[i] for i in indices if isinstance(i, int))
 
 
 _FULL: dict[int | str, dict[str, Any]] = {

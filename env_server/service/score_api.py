@@ -75,6 +75,11 @@ _INLINE_CHARS = 256 * 1024
 _ENCODE_STEP = 16
 
 
+def is_large(items: int, chars: int) -> bool:
+    """A batch scored off the event loop, and scored, encoded and sent in steps (`ScoreService.respond`)."""
+    return items > _INLINE_ITEMS or chars > _INLINE_CHARS
+
+
 def dumps(obj: Any) -> bytes:
     """JSON bytes: orjson, or the standard library for what orjson refuses (lone surrogates)."""
     try:
@@ -224,7 +229,7 @@ class ScoreService:
         except KeyError as e:
             raise Unprocessable(str(e.args[0]), ["body", "profile"]) from None
         max_chars, verdicts = self.settings.max_completion_chars, list[str | None]()
-        large = len(entries) > _INLINE_ITEMS or sum(len(e[2]) for e in entries) > _INLINE_CHARS
+        large = is_large(len(entries), sum(len(e[2]) for e in entries))
 
         def scored() -> Iterator[list[WireResult]]:
             # A large batch is scored, encoded and freed `_ENCODE_STEP` items at a time: its results (a
@@ -374,8 +379,7 @@ def score_router(service: ScoreService) -> APIRouter:
     async def score(req: ScoreRequest) -> Response:
         """Score completions against served (`problem_id`) or inline (`problem`) problems."""
         deadline = service.deadline()
-        chars = sum(len(item.completion) for item in req.items)
-        if len(req.items) > _INLINE_ITEMS or chars > _INLINE_CHARS:
+        if is_large(len(req.items), sum(len(item.completion) for item in req.items)):
             return await run_in_threadpool(service.respond_validated_paused, req, deadline)
         return service.respond_validated(req, deadline)
 
