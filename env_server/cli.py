@@ -41,9 +41,9 @@ def serve(
         if value is not None:
             os.environ[key] = str(value)  # workers re-read Settings from the environment
     s = Settings()
-    if s.episode_db is None:
-        _episode_db()
     if s.workers > 1:
+        if s.episode_db is None:
+            _episode_db()
         _multiprocess_metrics_dir()
         if s.balance_connections:
             _connection_table(s.workers)

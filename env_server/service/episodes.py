@@ -7,10 +7,11 @@ optimum, spending one check of the episode's budget; `POST /v1/episodes/{id}/sub
 the same exact profile as `/v1/score` and ends the episode. Every protocol adapter (TRL's environment
 factory, OpenEnv's MCP tools, an OpenReward front end) is meant to be a thin layer over these three calls.
 
-Where the state lives: one row per episode in SQLite. `sched-env serve` gives its workers one file (in the
-temporary directory, removed when it stops; or `SCHED_EPISODE_DB`), so a call may land on any worker; one
-process alone (tests, `create_app` in a notebook) keeps them in memory. Budget updates and the end of an
-episode are single statements (`UPDATE … WHERE checks_used < checks`, `DELETE … RETURNING`), so two calls
+Where the state lives: one row per episode in SQLite. `sched-env serve` with several workers gives
+them one file (in the temporary directory, removed when it stops; or `SCHED_EPISODE_DB`), so a call may
+land on any worker; one worker alone (or `create_app` in a notebook) keeps them in memory. Budget
+updates and the end of an episode are single statements (`UPDATE … WHERE checks_used < checks`,
+`DELETE … RETURNING`), so two calls
 racing on one episode can neither overspend it nor submit it twice. Replicas on separate hosts do not share
 episodes: route an episode's calls to one replica (its id is in the path), or point the replicas of one
 host at one file. What an episode survives: a worker's restart (the file stays); not a restart of the

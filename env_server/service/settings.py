@@ -103,8 +103,8 @@ class Settings(BaseSettings):
     episode_db: Path | None = Field(
         default=None,
         description="SQLite file the tool episodes (`/v1/episodes`) are kept in; the workers of one service "
-        "share it. None or empty: `sched-env serve` makes one in the temporary directory for its workers "
-        "(removed when it stops); one process alone keeps them in memory.",
+        "share it. None or empty: `sched-env serve` with several workers makes one in the temporary "
+        "directory for them (removed when it stops); one worker keeps them in memory.",
     )
     episode_max_sessions: int = Field(
         default=10_000, ge=1, le=10_000_000, description="Most tool episodes open at once (429 past it)."
