@@ -80,6 +80,7 @@ class LearnSettings:
     profile: str = "default"
     service_train_size: int = 2000  # problems the local service generates (SFT and GRPO draw from these)
     engine: str = "auto"  # what generates in the evaluations and GRPO: auto, hf, vllm (see `choose_engine`)
+    eval_enforce_eager: bool = False  # the evaluations' vLLM engines skip compilation (`VLLMBackend`)
     secondary_eval: bool = True  # also evaluate in the training style when it is not the published one
     curriculum: bool = False  # GRPO on a curriculum session (docs/contract.md section 7) instead of a split
     curriculum_config: str | None = None  # JSON of CurriculumConfig fields
@@ -133,7 +134,7 @@ def evaluate(
     if s.engine == "vllm":
         from trainer.evaluation.vllm_backend import VLLMBackend
 
-        backend = VLLMBackend(model, sampling, dtype=s.dtype)
+        backend = VLLMBackend(model, sampling, dtype=s.dtype, enforce_eager=s.eval_enforce_eager)
     else:
         from trainer.evaluation.hf_backend import HFBackend
 
@@ -323,6 +324,7 @@ def learn(s: LearnSettings) -> dict[str, Any]:
         },
         "dtype": s.dtype,
         "engine": s.engine,
+        "eval_enforce_eager": s.eval_enforce_eager,
         "phases": {name: results[name][0].model_dump(mode="json") for name in PHASES},
         "phases_by_style": {
             style: {name: found[name][0].model_dump(mode="json") for name in PHASES}

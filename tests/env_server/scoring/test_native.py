@@ -65,9 +65,9 @@ def test_a_failed_build_leaves_no_compiled_module(tmp_path: Path, monkeypatch: p
     monkeypatch.setattr(native.subprocess, "run", fail)
     monkeypatch.setattr(native, "PACKAGE", package)
     assert native.build(package) == list(native.BUILT)
-    mypyc, setup = calls[: len(native.CORE)], calls[len(native.CORE) :]
-    assert [c[-1] for c in mypyc] == [f"pkg/{m}.py" for m in native.CORE]
-    assert all(c[:3] == [sys.executable, "-m", "mypyc"] for c in mypyc)
+    mypyc, *setup = calls
+    assert mypyc == native.mypyc_command(package)  # the core modules: one mypyc group, one run
+    assert mypyc[3:] == ["pkg", native.GROUP, *native.CORE]
     assert [c[-2:] for c in setup] == [["pkg", m] for m in native.EXTENSIONS]  # setuptools, in place
     assert not old.exists()  # an older build never stays in front of the new source
 
@@ -78,14 +78,15 @@ def test_a_build_is_newer_than_its_sources(tmp_path: Path, monkeypatch: pytest.M
     long_ago = native.source("parsing", package).stat().st_mtime - 1000
 
     def build_with_old_times(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
-        module = cmd[-1].removeprefix("pkg/").removesuffix(".py")
-        for f in native.compiled_files(module, package):
+        modules = native.CORE if cmd == native.mypyc_command(package) else cmd[-1:]
+        for f in (f for m in modules for f in native.compiled_files(m, package)):
             f.write_bytes(b"")
             os.utime(f, (long_ago, long_ago))
         return subprocess.CompletedProcess(cmd, 0, "", "")
 
     monkeypatch.setattr(native.subprocess, "run", build_with_old_times)
     assert native.build(package) == []
+    assert all(f.is_file() for m in native.BUILT for f in native.compiled_files(m, package)[:1])
     assert native.stale(package) == []
 
 
