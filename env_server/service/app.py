@@ -23,6 +23,7 @@ from env_server.service.docs import install_docs
 from env_server.service.episodes import EpisodeCalls, EpisodeStore, episodes_router
 from env_server.service.errors import Unprocessable, complete_openapi, install_error_handlers
 from env_server.service.integrations.openenv import openenv_router
+from env_server.service.integrations.openenv_mcp import openenv_mcp_router
 from env_server.service.integrations.openreward import openreward_router
 from env_server.service.integrations.openrlhf import openrlhf_router
 from env_server.service.metrics import install as install_metrics
@@ -223,6 +224,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     calls = EpisodeCalls(store, settings, episodes)
     app.include_router(episodes_router(calls))
     app.include_router(openreward_router(calls))
+    app.include_router(openenv_mcp_router(calls))
     install_playground(app)
     return app
 

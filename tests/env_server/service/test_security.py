@@ -39,7 +39,9 @@ def every_http_route(app: FastAPI) -> list[tuple[str, str]]:
 
 def test_every_route_but_health_needs_a_key(keyed_app: FastAPI, keyed: TestClient) -> None:
     routes = every_http_route(keyed_app)
-    assert {"/docs", "/openapi.json", "/v1/score", "/get_reward", "/openenv/step"} <= {p for _, p in routes}
+    assert {"/docs", "/openapi.json", "/v1/score", "/get_reward", "/openenv/step", "/openenv/tools/mcp"} <= {
+        p for _, p in routes
+    }
     assert len(routes) >= 16
     for method, path in routes:
         r = keyed.request(method, path)
@@ -86,19 +88,20 @@ def test_without_keys_the_service_is_open(client: TestClient) -> None:
     assert client.get("/v1/info").status_code == 200
 
 
-def test_websocket_needs_the_key_and_a_same_site_origin(keyed: TestClient) -> None:
-    with pytest.raises(WebSocketDisconnect) as refused, keyed.websocket_connect("/openenv/ws"):
+@pytest.mark.parametrize("route", ["/openenv/ws", "/openenv/tools/ws"])
+def test_websocket_needs_the_key_and_a_same_site_origin(keyed: TestClient, route: str) -> None:
+    with pytest.raises(WebSocketDisconnect) as refused, keyed.websocket_connect(route):
         pass
     assert refused.value.code == 1008
     auth = {"authorization": "Bearer key-one"}
-    with keyed.websocket_connect("/openenv/ws", headers=auth) as ws:
+    with keyed.websocket_connect(route, headers=auth) as ws:
         ws.send_json({"type": "state"})
         assert ws.receive_json()["type"] == "state"
-    with keyed.websocket_connect("/openenv/ws", headers={**auth, "origin": "http://testserver"}) as ws:
+    with keyed.websocket_connect(route, headers={**auth, "origin": "http://testserver"}) as ws:
         ws.send_json({"type": "state"})
         assert ws.receive_json()["type"] == "state"
     evil = {**auth, "origin": "https://evil.example"}
-    with pytest.raises(WebSocketDisconnect), keyed.websocket_connect("/openenv/ws", headers=evil):
+    with pytest.raises(WebSocketDisconnect), keyed.websocket_connect(route, headers=evil):
         pass
 
 
