@@ -32,6 +32,17 @@ $(VENV)/.native: $(VENV)/.installed $(CORE)
 	$(BIN)/python -m env_server.scoring.native
 	touch $@
 
+# Other projects' clients that the tests run against the service, from the registry, in an environment of their
+# own: OpenEnv 0.10 (`openenv`, which pulls gradio and fastmcp 3: not beside vLLM's pins in .venv), and
+# openenv-core 0.3 next to it (`--target`; both ship the package `openenv`, so a test picks one by PYTHONPATH).
+CLIENTS := $(VENV)/clients
+$(VENV)/.clients: $(VENV)/.installed
+	rm -rf $(CLIENTS)
+	$(PY) -m venv $(CLIENTS)/openenv
+	$(CLIENTS)/openenv/bin/pip install -q "openenv==0.10.0"
+	$(CLIENTS)/openenv/bin/pip install -q --no-deps --target $(CLIENTS)/openenv-core-0.3 "openenv-core==0.3.0"
+	touch $@
+
 native: $(VENV)/.installed  # rebuild now, whatever the timestamps say
 	rm -f $(VENV)/.native
 	$(MAKE) $(VENV)/.native
@@ -43,13 +54,13 @@ demo: install
 learn: install
 	$(BIN)/sched-train learn --output_dir runs/learn
 
-test: install
+test: install $(VENV)/.clients
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest --durations=25
 
-test-all: install
+test-all: install $(VENV)/.clients
 	$(BIN)/pytest -m ""
 
 lint: install
