@@ -12,8 +12,7 @@ included). Then the same sessions run by the trainer's synchronous client, `EnvC
 `episode_*` calls), from `--threads` threads sharing one client, to show whether the client that
 trainers use holds that concurrency (p50/p99 per call, errors).
 
-Not a test: figures on a shared machine are noisy. Run so far at 40 sessions only (the 1,000-session
-figure of issue 27 is not measured yet).
+Not a test: figures on a shared machine are noisy. Figures: docs/benchmarks.md, "Tool episodes under load".
 """
 
 from __future__ import annotations
@@ -95,7 +94,10 @@ async def _session(
 async def _run_async(url: str, work: Work, checks: int) -> tuple[Timings, list[str], float]:
     times: Timings = defaultdict(list)
     errors: list[str] = []
-    limits = httpx.Limits(max_connections=len(work), max_keepalive_connections=len(work))
+    # a connection per session, dropped after 4 s idle: before the service's 5 s keep-alive closes it (httpx's
+    # 5 s default races it: a request sent as the service closes the connection fails with ReadError)
+    n = len(work)
+    limits = httpx.Limits(max_connections=n, max_keepalive_connections=n, keepalive_expiry=4.0)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
         start = time.perf_counter()
         await asyncio.gather(*(_session(client, pid, d, checks, times, errors) for pid, d in work))

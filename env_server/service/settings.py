@@ -82,7 +82,10 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="Seconds a client has to send a request's headers (then closed)."
     )
     keep_alive_timeout: int = Field(
-        default=5, ge=1, description="Seconds an idle keep-alive connection stays."
+        default=75,
+        ge=1,
+        description="Seconds an idle keep-alive connection stays: longer than clients keep idle connections "
+        "(httpx 5 s, aiohttp 15 s), so a client never sends on a connection the service is closing.",
     )
     keep_alive_requests: int = Field(
         default=0,

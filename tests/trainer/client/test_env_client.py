@@ -20,6 +20,7 @@ from env_server.task.generator import generate_problem
 from shared_schema import Event, Problem, ProblemSpec, ScoreItem, ScoreRequest, Verdict
 from trainer.client.env_client import (
     DEFAULT_RETRY_TIMEOUT,
+    POOL_LIMITS,
     EnvClient,
     EnvRequestError,
     EnvUnavailableError,
@@ -275,3 +276,24 @@ def test_the_body_writer_knows_every_field_of_the_request() -> None:
     event = Event(name="A", start="09:00", end="10:00")
     assert (event.start_min, event.end_min, event.duration) == (540, 600, 60)
     assert list(vars(event)) == ["name", "start", "end"]  # properties leave the instance dict alone
+
+
+def test_from_url_pools_a_connection_per_concurrent_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both kinds of client (one URL, replicas) send through a transport with the project's pool: every
+    connection kept, and idle ones dropped before a server's keep-alive (uvicorn's 5 s, this service's
+    `keep_alive_timeout`) closes them (bench/episodes_load.py has the figures)."""
+    seen: list[httpx.Limits | None] = []
+    real = httpx.HTTPTransport
+
+    def recording(*args: object, **kwargs: object) -> httpx.HTTPTransport:
+        limits = kwargs.get("limits")
+        seen.append(limits if isinstance(limits, httpx.Limits) else None)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(httpx, "HTTPTransport", recording)
+    EnvClient.from_url("http://127.0.0.1:9").close()
+    EnvClient.from_url("http://127.0.0.1:9,http://127.0.0.1:10").close()
+    assert seen == [POOL_LIMITS, POOL_LIMITS]
+    assert POOL_LIMITS.max_connections == POOL_LIMITS.max_keepalive_connections == 1024
+    expiry = POOL_LIMITS.keepalive_expiry
+    assert expiry is not None and expiry < 5 < Settings().keep_alive_timeout
