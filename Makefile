@@ -36,7 +36,8 @@ $(VENV)/.native: $(VENV)/.installed $(CORE)
 # own: OpenEnv 0.10 (`openenv`, which pulls gradio and fastmcp 3: not beside vLLM's pins in .venv), and
 # openenv-core 0.3 next to it (`--target`; both ship the package `openenv`, so a test picks one by PYTHONPATH).
 # verl 0.9.1 with what its reward managers import (`--target`, no dependencies: its own pins, transformers<5.11
-# and ray[default], would not install beside .venv; the tests run it with .venv's python and torch).
+# and ray[default], would not install beside .venv; the tests run it with .venv's python and torch). OpenRLHF 0.11.2
+# the same way (it pins flash-attn and deepspeed, CUDA builds): its remote reward client needs only pylatexenc more.
 CLIENTS := $(VENV)/clients
 $(VENV)/.clients: $(VENV)/.installed
 	rm -rf $(CLIENTS)
@@ -45,6 +46,7 @@ $(VENV)/.clients: $(VENV)/.installed
 	$(CLIENTS)/openenv/bin/pip install -q --no-deps --target $(CLIENTS)/openenv-core-0.3 "openenv-core==0.3.0"
 	$(BIN)/pip install -q --no-deps --target $(CLIENTS)/verl "verl==0.9.1" "ray==2.60.0" "tensordict==0.10.0" \
 		"codetiming==1.4.0" "msgpack==1.2.4" "pyvers==0.2.3" "omegaconf==2.4.0"
+	$(BIN)/pip install -q --no-deps --target $(CLIENTS)/openrlhf "openrlhf==0.11.2" "pylatexenc==2.11"
 	touch $@
 
 native: $(VENV)/.installed  # rebuild now, whatever the timestamps say

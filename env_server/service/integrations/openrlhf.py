@@ -2,11 +2,15 @@
 
 OpenRLHF posts the decoded prompt+response texts, the prompt texts and the dataset labels; each label here
 is a problem id or the problem as JSON. The completion scored is the query with its prompt removed from the
-front, and it goes through `score_items`, so `rewards` equal `/v1/score`'s `reward` for the same text.
+front and the end-of-sequence token removed from its end: OpenRLHF decodes the rollout with its special
+tokens (`SingleTurnAgentExecutor`: `skip_special_tokens=False`), so a query ends `</schedule><|im_end|>`,
+where TRL's reward functions get the text without them. It goes through `score_items`, so `rewards` equal
+`/v1/score`'s `reward` for that text.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Annotated
 
@@ -21,6 +25,16 @@ from env_server.service.settings import Settings
 from env_server.service.store import ProblemStore
 from shared_schema import ScoreItem
 from shared_schema.integrations import OpenRLHFRewardRequest, OpenRLHFRewardResponse, label_to_item
+
+# The spellings tokenizers give their end-of-sequence and padding tokens: `<|im_end|>`, `<|endoftext|>`,
+# `<|eot_id|>` (`<|…|>`), `</s>`, `<eos>`, `<end_of_turn>`, `<pad>`. A run of them ending the text is removed.
+_END_TOKENS = re.compile(r"(?:<\|[A-Za-z0-9_.-]{1,40}\|>|</s>|<eos>|<end_of_turn>|<pad>)+\Z")
+
+
+def strip_end_tokens(response: str) -> str:
+    """`response` without the special tokens that end it (what a decode with `skip_special_tokens` drops
+    there); the text before them, white space included, stays."""
+    return _END_TOKENS.sub("", response)
 
 
 def strip_prompt(query: str, prompt: str) -> str:
@@ -65,7 +79,7 @@ def openrlhf_router(
         items: list[ScoreItem] = []
         for i, (query, prompt, label) in enumerate(zip(req.query, req.prompts, req.labels, strict=True)):
             try:
-                items.append(label_to_item(label, strip_prompt(query, prompt)))
+                items.append(label_to_item(label, strip_end_tokens(strip_prompt(query, prompt))))
             except ValidationError as e:
                 raise Unprocessable(_first_error(e), ["body", "labels", i]) from None
             except ValueError as e:

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from env_server.service.app import create_app
-from env_server.service.integrations.openrlhf import strip_prompt
+from env_server.service.integrations.openrlhf import strip_end_tokens, strip_prompt
 from env_server.service.settings import Settings
 
 PROMPT = "<|im_start|>system\nPlan the day.<|im_end|>\n<|im_start|>user\nEvents: ...<|im_end|>\n<|im_start|>assistant\n"
@@ -40,10 +40,13 @@ def _v1_score(
 
 
 @pytest.mark.parametrize("profile", ["default", "original"])
-def test_rewards_equal_v1_score(client: TestClient, profile: str) -> None:
+@pytest.mark.parametrize("end", ["", "<|im_end|>", "<|eot_id|><|end_of_text|>", "</s>"])
+def test_rewards_equal_v1_score(client: TestClient, profile: str, end: str) -> None:
+    """OpenRLHF decodes a rollout with its special tokens: the end-of-sequence token that ends the query
+    is not part of the answer (the gold answer followed by `<|im_end|>` keeps its 100)."""
     cases = _cases(client)
     body = {
-        "query": [PROMPT + c for _, c in cases],
+        "query": [PROMPT + c + end for _, c in cases],
         "prompts": [PROMPT] * len(cases),
         "labels": [p["id"] for p, _ in cases],
     }
@@ -115,3 +118,19 @@ def test_unknown_profile_and_batch_limit() -> None:
 )
 def test_strip_prompt(query: str, prompt: str, expected: str) -> None:
     assert strip_prompt(query, prompt) == expected
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        ("</schedule><|im_end|>", "</schedule>"),
+        ("</schedule>\n<|eot_id|><|end_of_text|>", "</schedule>\n"),  # the white space before stays
+        ("</schedule></s>", "</schedule>"),
+        ("</schedule><eos><pad><pad>", "</schedule>"),
+        ("<|im_end|> and then text", "<|im_end|> and then text"),  # only a run that ends the text
+        ("</schedule> <| not a token |>", "</schedule> <| not a token |>"),
+        ("</schedule>", "</schedule>"),
+    ],
+)
+def test_strip_end_tokens(response: str, expected: str) -> None:
+    assert strip_end_tokens(response) == expected
