@@ -94,6 +94,15 @@ class AnswerRequest(BaseModel):
     return_events: StrictBool = Field(
         default=False, description="Also return the events read from the answer (`events`)."
     )
+    call_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="Names this call, so that a retry with the same `call_id` (the answer lost on the way) "
+        "gets the first attempt's answer: a check is not spent twice, a submit finds its own result rather "
+        "than an ended episode. Another call with the same id is a 409. `EnvClient` sends one per call.",
+    )
 
 
 class CheckResult(EpisodeState):

@@ -21,6 +21,7 @@ service with the default temporary file, nor its TTL (`episode_ttl_s` since its 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import secrets
@@ -28,7 +29,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,20 @@ class Row:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A check or submit that names itself (`AnswerRequest.call_id`): its retries are answered, not redone."""
+
+    call_id: str
+    answer_key: str  # a digest of the answer: a retry sends the same one
+
+    @classmethod
+    def of(cls, req: AnswerRequest) -> Call | None:
+        if req.call_id is None:
+            return None
+        return cls(req.call_id, hashlib.sha256(req.answer.encode("utf-8", "surrogatepass")).hexdigest()[:32])
+
+
 class EpisodeLimitError(RuntimeError):
     """As many episodes are open as the service allows: a 429."""
 
@@ -106,6 +121,10 @@ class EpisodeExists(RuntimeError):
 
 class NoChecksLeft(RuntimeError):
     """The episode's check budget is spent: a 409 that says to submit."""
+
+
+class CallConflict(RuntimeError):
+    """A `call_id` seen before with another call (another answer, or check against submit): a 409."""
 
 
 def new_episode_id() -> str:
@@ -141,6 +160,15 @@ class EpisodeStore:
             "check_cost REAL NOT NULL, expires REAL NOT NULL)"
         )
         self._db.execute("CREATE INDEX IF NOT EXISTS episodes_expires ON episodes (expires)")
+        # Calls made with a `call_id`: the episode as that call left it, so that a retry of the same call
+        # (its answer lost on the way) gets the same answer instead of spending a second check, or finding
+        # the episode ended by its own first attempt. Kept for the TTL after the call.
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS calls (episode_id TEXT NOT NULL, call_id TEXT NOT NULL, "
+            "kind TEXT NOT NULL, answer TEXT NOT NULL, problem_id TEXT NOT NULL, profile TEXT NOT NULL, "
+            "checks INTEGER NOT NULL, checks_used INTEGER NOT NULL, check_cost REAL NOT NULL, "
+            "expires REAL NOT NULL, PRIMARY KEY (episode_id, call_id))"
+        )
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -160,6 +188,7 @@ class EpisodeStore:
         now = time.time()
         with self._transaction() as db:
             db.execute("DELETE FROM episodes WHERE expires <= ?", (now,))
+            db.execute("DELETE FROM calls WHERE expires <= ?", (now,))
             (count,) = db.execute("SELECT count(*) FROM episodes").fetchone()
             if count >= self.max_sessions:
                 raise EpisodeLimitError(
@@ -194,11 +223,41 @@ class EpisodeStore:
             ).fetchone()
         return found is not None
 
-    def spend_check(self, episode_id: str) -> Row | None:
+    @staticmethod
+    def _replay(db: sqlite3.Connection, episode_id: str, call: Call | None, kind: str) -> Row | None:
+        """The episode as an earlier attempt of `call` left it; None when this call is new."""
+        if call is None:
+            return None
+        found = db.execute(
+            f"SELECT kind, answer, {_COLUMNS.replace('episode_id, ', '')} FROM calls "
+            "WHERE episode_id = ? AND call_id = ?",
+            (episode_id, call.call_id),
+        ).fetchone()
+        if found is None:
+            return None
+        if (found[0], found[1]) != (kind, call.answer_key):
+            raise CallConflict(
+                f"call_id {call.call_id} was used for another call of this episode ({found[0]} with "
+                "another answer): give each call its own call_id, and the same one only to its retries"
+            )
+        return Row(episode_id, *found[2:])
+
+    @staticmethod
+    def _record(db: sqlite3.Connection, call: Call | None, kind: str, row: Row, expires: float) -> None:
+        if call is not None:
+            values = (call.call_id, kind, call.answer_key, *astuple(replace(row, expires=expires)))
+            marks = ", ".join("?" * len(values))
+            db.execute(f"INSERT INTO calls (call_id, kind, answer, {_COLUMNS}) VALUES ({marks})", values)
+
+    def spend_check(self, episode_id: str, call: Call | None = None) -> Row | None:
         """One check spent (and the TTL renewed); None if there is no such open episode. Raises
-        `NoChecksLeft` when its budget is spent."""
+        `NoChecksLeft` when its budget is spent. A retry of `call` spends nothing and gets the episode as
+        its first attempt left it."""
         now = time.time()
         with self._transaction() as db:
+            replayed = self._replay(db, episode_id, call, "check")
+            if replayed is not None:
+                return replayed
             found = db.execute(
                 "UPDATE episodes SET checks_used = checks_used + 1, expires = ? "
                 f"WHERE episode_id = ? AND expires > ? AND checks_used < checks RETURNING {_COLUMNS}",
@@ -213,16 +272,27 @@ class EpisodeStore:
                         f"no checks left (this episode had {spent[0]}); submit your answer with "
                         f"POST {PREFIX}/{episode_id}/submit"
                     )
-        return None if found is None else Row(*found)
+                return None
+            row = Row(*found)
+            self._record(db, call, "check", row, now + self.ttl_s)
+        return row
 
-    def end(self, episode_id: str) -> Row | None:
-        """The episode removed and returned: exactly one caller gets it."""
+    def end(self, episode_id: str, call: Call | None = None) -> Row | None:
+        """The episode removed and returned: exactly one caller gets it (and the retries of its `call`)."""
+        now = time.time()
         with self._transaction() as db:
+            replayed = self._replay(db, episode_id, call, "submit")
+            if replayed is not None:
+                return replayed
             found = db.execute(
                 f"DELETE FROM episodes WHERE episode_id = ? AND expires > ? RETURNING {_COLUMNS}",
-                (episode_id, time.time()),
+                (episode_id, now),
             ).fetchone()
-        return None if found is None else Row(*found)
+            if found is None:
+                return None
+            row = Row(*found)
+            self._record(db, call, "submit", row, now + self.ttl_s)
+        return row
 
     def close(self) -> None:
         with self._lock:
@@ -338,8 +408,8 @@ class EpisodeCalls:
         """One check spent on a draft: 404 (no open episode) or 409 (no checks left) otherwise."""
         self.checked_id(episode_id)
         try:
-            row = await run_in_threadpool(self.episodes.spend_check, episode_id)
-        except NoChecksLeft as e:
+            row = await run_in_threadpool(self.episodes.spend_check, episode_id, Call.of(req))
+        except (NoChecksLeft, CallConflict) as e:
             raise HTTPException(409, str(e)) from None
         if row is None:
             raise self.gone(episode_id)
@@ -358,7 +428,10 @@ class EpisodeCalls:
         """The answer scored with the episode's profile, less the checks' cost; the episode ends (404 when
         none is open)."""
         self.checked_id(episode_id)
-        row = await run_in_threadpool(self.episodes.end, episode_id)
+        try:
+            row = await run_in_threadpool(self.episodes.end, episode_id, Call.of(req))
+        except CallConflict as e:
+            raise HTTPException(409, str(e)) from None
         if row is None:
             raise self.gone(episode_id)
         entry = self.entry_of(row)

@@ -18,6 +18,7 @@ import os
 import random
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -389,8 +390,9 @@ class EnvClient:
         return CurriculumStatus.model_validate_json(self._request("PUT", path, json=body).content)
 
     # -- tool episodes (docs/contract.md section 8) ----------------------------------------------------
-    # A check or submit retried after a lost answer may find the check already spent or the episode ended
-    # (404): the service cannot tell a retry from a second call.
+    # A check or submit names itself with a fresh `call_id`, which its retries repeat: a retry after a lost
+    # answer gets the first attempt's answer (the check is not spent twice; the submit finds its own
+    # result, not an ended episode).
 
     def episode_start(self, start: EpisodeStart | None = None) -> EpisodeStarted:
         """A new check-and-submit episode (`POST /v1/episodes`)."""
@@ -400,12 +402,14 @@ class EnvClient:
     def episode_check(self, episode_id: str, answer: str) -> CheckResult:
         """Check a draft, spending one check (`EnvRequestError` 409 when none is left)."""
         path = f"/v1/episodes/{quote(episode_id, safe='')}/check"
-        return CheckResult.model_validate_json(self._request("POST", path, json={"answer": answer}).content)
+        body = {"answer": answer, "call_id": uuid.uuid4().hex}
+        return CheckResult.model_validate_json(self._request("POST", path, json=body).content)
 
     def episode_submit(self, episode_id: str, answer: str) -> SubmitResult:
         """Score the answer and end the episode."""
         path = f"/v1/episodes/{quote(episode_id, safe='')}/submit"
-        return SubmitResult.model_validate_json(self._request("POST", path, json={"answer": answer}).content)
+        body = {"answer": answer, "call_id": uuid.uuid4().hex}
+        return SubmitResult.model_validate_json(self._request("POST", path, json=body).content)
 
     def episode_state(self, episode_id: str) -> EpisodeState:
         path = f"/v1/episodes/{quote(episode_id, safe='')}"

@@ -101,6 +101,40 @@ def test_the_budget_is_spent_then_409_and_submit_still_works(client: TestClient)
     assert client.post(f"/v1/episodes/{zero['episode_id']}/check", json={"answer": "x"}).status_code == 409
 
 
+def test_a_retried_call_is_answered_again_not_redone(client: TestClient) -> None:
+    """A check or submit repeated with its `call_id` (its answer lost on the way) gets the first attempt's
+    answer: the check is spent once, the submit finds its own result rather than an ended episode."""
+    ep = start(client, checks=2)
+    eid = ep["episode_id"]
+    gold = gold_completion(ProblemSpec(events=ep["events"], priorities=ep["priorities"]))
+    first, again = (
+        client.post(f"/v1/episodes/{eid}/check", json={"answer": gold, "call_id": "c-1"}) for _ in "12"
+    )
+    assert first.status_code == again.status_code == 200
+    same = {k: v for k, v in first.json().items() if k != "expires_in_s"}
+    assert same == {k: v for k, v in again.json().items() if k != "expires_in_s"}
+    assert same["checks_used"] == 1 and same["remaining_checks"] == 1
+    assert client.get(f"/v1/episodes/{eid}").json()["checks_used"] == 1  # spent once
+    other = client.post(
+        f"/v1/episodes/{eid}/check", json={"answer": "<schedule></schedule>", "call_id": "c-1"}
+    )
+    assert other.status_code == 409 and "another call" in other.json()["detail"]
+    as_submit = client.post(f"/v1/episodes/{eid}/submit", json={"answer": gold, "call_id": "c-1"})
+    assert as_submit.status_code == 409  # a check's id is not a submit's
+
+    done, replay = (
+        client.post(f"/v1/episodes/{eid}/submit", json={"answer": gold, "call_id": "s-1"}) for _ in "12"
+    )
+    assert done.status_code == replay.status_code == 200
+    assert done.json() == replay.json() and done.json()["reward"] == 100.0
+    assert client.post(f"/v1/episodes/{eid}/submit", json={"answer": gold}).status_code == 404  # ended
+    assert (
+        client.post(f"/v1/episodes/{eid}/check", json={"answer": gold, "call_id": "c-2"}).status_code == 404
+    )
+    bad = client.post(f"/v1/episodes/{eid}/check", json={"answer": gold, "call_id": "not ok"})
+    assert bad.status_code == 422
+
+
 def test_checks_cost_reward_when_asked(client: TestClient) -> None:
     problem = client.get(f"/v1/problems/{PID}").json()
     gold = gold_completion(ProblemSpec(events=problem["events"], priorities=problem["priorities"]))

@@ -297,3 +297,39 @@ def test_from_url_pools_a_connection_per_concurrent_call(monkeypatch: pytest.Mon
     assert POOL_LIMITS.max_connections == POOL_LIMITS.max_keepalive_connections == 1024
     expiry = POOL_LIMITS.keepalive_expiry
     assert expiry is not None and expiry < 5 < Settings().keep_alive_timeout
+
+
+class LosesFirstAnswers(httpx.BaseTransport):
+    """Passes every request to the app, but loses the answer of the first attempt of each episode call
+    (the service did the work; the client sees a `ReadError`), as a connection dropped mid-answer would."""
+
+    def __init__(self, app_transport: httpx.BaseTransport) -> None:
+        self.inner, self.lost = app_transport, 0
+        self.seen: set[bytes] = set()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        answered = self.inner.handle_request(request)
+        response = httpx.Response(answered.status_code, headers=answered.headers, content=answered.read())
+        body = request.read()
+        if request.url.path.endswith(("/check", "/submit")) and body not in self.seen:
+            self.seen.add(body)
+            self.lost += 1
+            raise httpx.ReadError("connection dropped before the answer", request=request)
+        return response
+
+
+def test_episode_calls_survive_a_lost_answer(client: TestClient) -> None:
+    """`EnvClient` retries a check and a submit whose answers were lost: the retry carries the call's
+    `call_id`, so the check is spent once and the submit returns its reward, not a 404."""
+    from shared_schema.episodes import EpisodeStart
+
+    flaky = LosesFirstAnswers(client._transport)
+    env = EnvClient(httpx.Client(base_url="http://testserver", transport=flaky), sleep=lambda _: None)
+    ep = env.episode_start(EpisodeStart(problem_id="train-000001", checks=2))
+    gold = env.solve(ProblemSpec(events=ep.events, priorities=ep.priorities)).completion
+    checked = env.episode_check(ep.episode_id, gold)
+    assert checked.verdict is Verdict.valid and checked.checks_used == 1 and checked.remaining_checks == 1
+    assert env.episode_state(ep.episode_id).checks_used == 1  # spent once, not twice
+    done = env.episode_submit(ep.episode_id, gold)
+    assert done.reward == 100.0 and done.checks_used == 1
+    assert flaky.lost == 2  # both answers were lost once, and both calls still succeeded
