@@ -321,7 +321,13 @@ _FULL: dict[int | str, dict[str, Any]] = {
     429: {"description": "As many episodes are open as the service holds", "model": ErrorResponse}
 }
 _SPENT: dict[int | str, dict[str, Any]] = {
-    409: {"description": "The episode's checks are spent: submit", "model": ErrorResponse}
+    409: {
+        "description": "The episode's checks are spent (submit), or `call_id` names another call",
+        "model": ErrorResponse,
+    }
+}
+_REUSED: dict[int | str, dict[str, Any]] = {
+    409: {"description": "`call_id` names another call of this episode", "model": ErrorResponse}
 }
 
 
@@ -469,7 +475,7 @@ def episodes_router(calls: EpisodeCalls) -> APIRouter:
         when the budget is spent (the episode stays open for `submit`)."""
         return _json(await calls.check(episode_id, req))
 
-    @router.post("/{episode_id}/submit", response_model=SubmitResult)
+    @router.post("/{episode_id}/submit", response_model=SubmitResult, responses=_REUSED)
     async def submit(episode_id: str, req: AnswerRequest) -> Response:
         """Score the answer with the episode's profile (as `/v1/score`) and end the episode."""
         done = await calls.submit(episode_id, req)
