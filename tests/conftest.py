@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -82,6 +83,23 @@ def copy_checkout(dst: Path, *leave_out: str) -> None:
     ignore = shutil.ignore_patterns("__pycache__", *leave_out)
     for name in ("env_server", "shared_schema", "tests"):
         shutil.copytree(root / name, dst / name, ignore=ignore)
+
+
+CLIENTS = Path(__file__).resolve().parent.parent / ".venv" / "clients"  # other projects' clients (make test)
+
+
+def run_client_script(
+    python: str | Path, script: Path, *args: str, pythonpath: str | Path | None = None, **env: str
+) -> dict[str, Any]:
+    """Run `script` (another project's client against the service) with `python`, and return the JSON of its
+    last output line; `pythonpath` replaces PYTHONPATH (unset otherwise), `env` adds variables."""
+    environ = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if pythonpath is not None:
+        environ["PYTHONPATH"] = str(pythonpath)
+    cmd = [str(python), str(script), *args]
+    done = subprocess.run(cmd, env={**environ, **env}, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 def free_port() -> int:

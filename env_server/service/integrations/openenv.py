@@ -221,12 +221,12 @@ def openenv_router(store: ProblemStore, settings: Settings) -> APIRouter:
                 text, data = frame.get("text"), frame.get("bytes")
                 size = len(text) if text is not None else len(data or b"")
                 if size > settings.max_body_bytes:
-                    reply = _ws_error(f"message over the {settings.max_body_bytes}-byte limit", "TooLarge")
+                    reply = ws_error(f"message over the {settings.max_body_bytes}-byte limit", "TooLarge")
                     await websocket.send_text(json.dumps(reply))
                     await websocket.close(code=1009)
                     return
                 if text is None:
-                    reply = _ws_error("send messages as JSON text frames, not binary", "BinaryFrame")
+                    reply = ws_error("send messages as JSON text frames, not binary", "BinaryFrame")
                     await websocket.send_text(json.dumps(reply))
                     continue
                 try:
@@ -237,12 +237,12 @@ def openenv_router(store: ProblemStore, settings: Settings) -> APIRouter:
                         break
                     reply = env.handle_ws(message, episode)
                 except (json.JSONDecodeError, EnvError, ValidationError) as e:
-                    reply = _ws_error(str(e), type(e).__name__)
+                    reply = ws_error(str(e), type(e).__name__)
                 except RecursionError:
-                    reply = _ws_error("message is JSON nested too deeply to read", "RecursionError")
+                    reply = ws_error("message is JSON nested too deeply to read", "RecursionError")
                 except Exception:  # one bad message must not drop the session: log it, answer, go on
                     log.exception("openenv /ws message failed")
-                    reply = _ws_error("internal error while handling this message", "InternalError")
+                    reply = ws_error("internal error while handling this message", "InternalError")
                 await websocket.send_text(json.dumps(reply))
         except WebSocketDisconnect:
             return
@@ -251,5 +251,5 @@ def openenv_router(store: ProblemStore, settings: Settings) -> APIRouter:
     return router
 
 
-def _ws_error(message: str, code: str) -> dict[str, Any]:
+def ws_error(message: str, code: str) -> dict[str, Any]:
     return {"type": "error", "data": {"message": clip_message(message), "code": code}}

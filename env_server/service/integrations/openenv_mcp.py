@@ -34,6 +34,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from env_server.service.episodes import EpisodeCalls, is_episode_id, new_episode_id, tool_prompt
+from env_server.service.integrations.openenv import ws_error
 from env_server.service.integrations.openreward import describe_check
 from env_server.task.prompts import build_prompt
 from shared_schema.episodes import AnswerRequest, EpisodeStart
@@ -351,12 +352,12 @@ def openenv_mcp_router(calls: EpisodeCalls) -> APIRouter:
                     code = (
                         "CAPACITY_REACHED" if (e.error.data or {}).get("status") == 429 else "SESSION_ERROR"
                     )
-                    await websocket.send_text(json.dumps(_ws_error(e.error.message, code)))
+                    await websocket.send_text(json.dumps(ws_error(e.error.message, code)))
                     await websocket.close()
                     return
             elif not await run_in_threadpool(sessions.is_open, sid):
                 await websocket.send_text(
-                    json.dumps(_ws_error(f"Unknown session_id: {clip(sid)}", "SESSION_ERROR"))
+                    json.dumps(ws_error(f"Unknown session_id: {clip(sid)}", "SESSION_ERROR"))
                 )
                 await websocket.close()
                 return
@@ -368,7 +369,7 @@ def openenv_mcp_router(calls: EpisodeCalls) -> APIRouter:
                 text = frame.get("text")
                 if text is None or len(text) > settings.max_body_bytes:
                     why = "send JSON text frames" if text is None else "message over the size limit"
-                    await websocket.send_text(json.dumps(_ws_error(why, "INVALID_JSON")))
+                    await websocket.send_text(json.dumps(ws_error(why, "INVALID_JSON")))
                     continue
                 try:
                     message = _Frame.model_validate(json.loads(text))
@@ -376,14 +377,14 @@ def openenv_mcp_router(calls: EpisodeCalls) -> APIRouter:
                         break
                     reply = await handle(message, sid, steps)
                 except (json.JSONDecodeError, RecursionError) as e:
-                    reply = _ws_error(f"Invalid JSON: {e}", "INVALID_JSON")
+                    reply = ws_error(f"Invalid JSON: {e}", "INVALID_JSON")
                 except ValidationError as e:
-                    reply = _ws_error(f"Invalid message: {e}", "VALIDATION_ERROR")
+                    reply = ws_error(f"Invalid message: {e}", "VALIDATION_ERROR")
                 except ToolFailure as e:
-                    reply = _ws_error(e.error.message, "EXECUTION_ERROR")
+                    reply = ws_error(e.error.message, "EXECUTION_ERROR")
                 except Exception:  # one bad message must not drop the session: log it, answer, go on
                     log.exception("openenv tools /ws message failed")
-                    reply = _ws_error("internal error while handling this message", "EXECUTION_ERROR")
+                    reply = ws_error("internal error while handling this message", "EXECUTION_ERROR")
                 await websocket.send_text(json.dumps(reply))
         except WebSocketDisconnect:
             return
@@ -393,7 +394,3 @@ def openenv_mcp_router(calls: EpisodeCalls) -> APIRouter:
         await websocket.close()
 
     return router
-
-
-def _ws_error(message: str, code: str) -> dict[str, Any]:
-    return {"type": "error", "data": {"message": clip_message(message), "code": code}}

@@ -34,7 +34,7 @@ _END_TOKENS = re.compile(r"(?:<\|[A-Za-z0-9_.-]{1,40}\|>|</s>|<eos>|<end_of_turn
 def strip_end_tokens(response: str) -> str:
     """`response` without the special tokens that end it (what a decode with `skip_special_tokens` drops
     there); the text before them, white space included, stays."""
-    return _END_TOKENS.sub("", response)
+    return _END_TOKENS.sub("", response) if response.endswith(">") else response  # the common case: no scan
 
 
 def strip_prompt(query: str, prompt: str) -> str:

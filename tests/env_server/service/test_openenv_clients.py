@@ -6,7 +6,6 @@ fastmcp 3, which .venv's vLLM build would fight). Each runs 8 tool episodes at o
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -16,10 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, missing_tool, start_server
+from tests.conftest import CLIENTS, LiveServer, missing_tool, run_client_script, start_server
 
-ROOT = Path(__file__).resolve().parents[3]
-CLIENTS = ROOT / ".venv" / "clients"
 PYTHON = CLIENTS / "openenv" / "bin" / "python"
 SCRIPT = Path(__file__).with_name("openenv_client_episodes.py")
 SESSIONS = 8
@@ -35,18 +32,9 @@ def two_workers() -> Iterator[LiveServer]:
 def run_client(url: str, *flags: str, core_03: bool = False) -> dict[str, Any]:
     if not PYTHON.is_file():
         missing_tool("OpenEnv's clients are not installed (`make test` installs them into .venv/clients)")
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    if core_03:  # openenv-core 0.3's `openenv` package in front of 0.10's, with 0.10's dependencies
-        env["PYTHONPATH"] = str(CLIENTS / "openenv-core-0.3")
-    done = subprocess.run(
-        [str(PYTHON), str(SCRIPT), url, "--sessions", str(SESSIONS), *flags],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+    # openenv-core 0.3's `openenv` package in front of 0.10's, with 0.10's dependencies
+    path = CLIENTS / "openenv-core-0.3" if core_03 else None
+    return run_client_script(PYTHON, SCRIPT, url, "--sessions", str(SESSIONS), *flags, pythonpath=path)
 
 
 def check_episodes(url: str, report: dict[str, Any], checks: int) -> None:

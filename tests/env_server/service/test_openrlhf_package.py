@@ -8,16 +8,12 @@ is OpenRLHF's side, with a stand-in for its vLLM engine."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import LiveServer, missing_tool
+from tests.conftest import CLIENTS, LiveServer, missing_tool, run_client_script
 
-ROOT = Path(__file__).resolve().parents[3]
-OPENRLHF = ROOT / ".venv" / "clients" / "openrlhf"
+OPENRLHF = CLIENTS / "openrlhf"
 SCRIPT = Path(__file__).with_name("openrlhf_remote_reward.py")
 
 
@@ -26,16 +22,8 @@ def test_openrlhf_remote_reward_client_scores_through_the_service(live_server: L
 
     if not (OPENRLHF / "openrlhf").is_dir():
         missing_tool("OpenRLHF is not installed (`make test` installs it into .venv/clients/openrlhf)")
-    env = {**os.environ, "PYTHONPATH": str(OPENRLHF)}
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), live_server.url, resolve_model("smollm2-135m-instruct")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
-    out = json.loads(done.stdout.strip().splitlines()[-1])
+    model = resolve_model("smollm2-135m-instruct")
+    out = run_client_script(sys.executable, SCRIPT, live_server.url, model, pythonpath=OPENRLHF)
     assert out["openrlhf"] == "0.11.2"
     expected = out["expected"]
     assert expected[:2] == [100.0, 0.0] and 0.0 < expected[2] < 100.0  # gold, empty, fewer events

@@ -6,16 +6,14 @@ would not install beside .venv); tests/trainer/integrations/verl_reward_managers
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import LiveServer, missing_tool
+from tests.conftest import CLIENTS, LiveServer, missing_tool, run_client_script
 
 ROOT = Path(__file__).resolve().parents[3]
-VERL = ROOT / ".venv" / "clients" / "verl"
+VERL = CLIENTS / "verl"
 SCRIPT = Path(__file__).with_name("verl_reward_managers.py")
 
 
@@ -24,16 +22,13 @@ def test_verl_reward_managers_score_through_the_service(live_server: LiveServer)
 
     if not (VERL / "verl").is_dir():
         missing_tool("verl is not installed (`make test` installs it into .venv/clients/verl)")
-    env = {**os.environ, "SCHED_ENV_URL": live_server.url, "PYTHONPATH": f"{VERL}{os.pathsep}{ROOT}"}
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), resolve_model("smollm2-135m-instruct")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
+    out = run_client_script(
+        sys.executable,
+        SCRIPT,
+        resolve_model("smollm2-135m-instruct"),
+        pythonpath=f"{VERL}{os.pathsep}{ROOT}",
+        SCHED_ENV_URL=live_server.url,
     )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
-    out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["verl"] == "0.9.1"
     expected = out["expected"]
     assert expected[0] == 100.0 and expected[1] == 0.0 and 0.0 < expected[2] < 100.0  # gold, empty, fewer
