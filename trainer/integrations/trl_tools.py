@@ -49,14 +49,16 @@ class SchedulingToolEnv:
     checks: ClassVar[int | None] = None  # None: the service's default budget
     check_cost: ClassVar[float] = 0.0
     prompt_style: ClassVar[str] = "default"
-    _clients: ClassVar[dict[str, EnvClient]] = {}
+    api_key: ClassVar[str | None] = None  # None: $SCHED_API_KEY, as every EnvClient
+    _clients: ClassVar[dict[tuple[str, str | None], EnvClient]] = {}
     _clients_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self) -> None:
-        with self._clients_lock:  # one pooled client per URL for every instance (TRL makes many)
-            client = self._clients.get(self.env_url)
+        key = (self.env_url, self.api_key)
+        with self._clients_lock:  # one pooled client per service for every instance (TRL makes many)
+            client = self._clients.get(key)
             if client is None:
-                client = self._clients[self.env_url] = EnvClient.from_url(self.env_url)
+                client = self._clients[key] = EnvClient.from_url(self.env_url, api_key=self.api_key)
         self.client = client
         self.episode_id: str | None = None
         self.reward: float | None = None
@@ -114,6 +116,110 @@ class SchedulingToolEnv:
     def get_reward(self) -> float:
         """The submitted answer's reward; 0 when the model never submitted."""
         return 0.0 if self.reward is None else self.reward
+
+
+def last_message_text(completion: Any) -> str:
+    """The text content of a conversational completion's last assistant message ('' when it has none)."""
+    if isinstance(completion, str):
+        return completion
+    for message in reversed(completion):
+        if message.get("role", "assistant") == "assistant":
+            content = message.get("content") or ""
+            if isinstance(content, str):
+                return content
+            return "".join(block.get("text", "") for block in content if block.get("type") == "text")
+    return ""
+
+
+class TrainingToolEnv(SchedulingToolEnv):
+    """The episode as `sched-train train --tool_checks N` trains on it (docs/training.md, tool episodes).
+
+    The same tools, one difference: the answer a rollout ends with is **the one it submitted, or else its
+    last message**, submitted for it when the rollout ends (`_final_answer`: private, so that TRL does not
+    offer it as a tool). A model that never calls a tool is then scored exactly as single-turn training
+    scores it, so a run with tools and one without differ only in the tools offered. The reward is the
+    trainer's `EnvScorer` over that answer (`/v1/score`, the run's profile, every component logged as in
+    single-turn runs), not `get_reward`, which is switched off here so that TRL does not add it as a
+    second reward. Checks cost nothing in this mode; their budget bounds them."""
+
+    get_reward = None  # type: ignore[assignment]  # TRL adds a reward column only for a get_reward function
+    profile: ClassVar[str] = "default"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answer: str | None = None
+        self.checks_used = 0
+        self.submit_called = False
+
+    def reset(self, **row: Any) -> str:
+        """Start an episode on the row's `problem_id`; the tool instructions go after the user message."""
+        start = EpisodeStart.model_validate(
+            {
+                "problem_id": row["problem_id"],
+                "checks": self.checks,
+                "prompt_style": self.prompt_style,
+                "profile": self.profile,
+            }
+        )
+        started = self.client.episode_start(start)
+        self.episode_id, self.reward = started.episode_id, None
+        self.answer, self.checks_used, self.submit_called = None, 0, False
+        return started.tool_instructions
+
+    def check_schedule(self, answer: str) -> str:
+        """Check a draft schedule without ending the task. It says which rules the draft breaks and its
+        total value, but not the best possible value; each call spends one of your checks.
+
+        Args:
+            answer: The draft, a <schedule> block with one <event> (name, start, end) per kept event.
+
+        Returns:
+            The verdict, each rule the draft breaks, its value and the checks left.
+        """
+        found = super().check_schedule(answer)
+        self.checks_used += 1
+        return found
+
+    def submit(self, answer: str) -> str:
+        """Submit the final schedule. It is scored once and the task ends.
+
+        Args:
+            answer: The final answer, a <schedule> block with one <event> (name, start, end) per kept event.
+
+        Returns:
+            The verdict and the reward.
+        """
+        self._open()  # a second submit is an error the model sees, before anything is recorded
+        self.answer, self.submit_called = answer, True
+        return super().submit(answer)
+
+    def _final_answer(self, completion: Any) -> str:
+        """The answer the rollout ends with: the submitted one, else the last message's text, which is
+        then submitted (closing the episode). Idempotent: every reward component of a batch calls it."""
+        if self.answer is None:
+            self.answer = last_message_text(completion)
+            if self.episode_id is not None:
+                self.client.episode_submit(self.episode_id, self.answer)
+                self.episode_id = None
+        return self.answer
+
+
+def training_environment(
+    env_url: str,
+    checks: int | None,
+    prompt_style: str,
+    profile: str = "default",
+    api_key: str | None = None,
+) -> type[TrainingToolEnv]:
+    """A `TrainingToolEnv` class bound to a service, a check budget, a prompt style and a profile."""
+    settings = {
+        "env_url": env_url,
+        "checks": checks,
+        "prompt_style": prompt_style,
+        "profile": profile,
+        "api_key": api_key,
+    }
+    return type("SchedulingToolEnv", (TrainingToolEnv,), settings)
 
 
 def tool_calling_tokenizer(tokenizer: Any) -> Any:

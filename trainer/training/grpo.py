@@ -94,6 +94,14 @@ class EnvScriptArguments:
         default=None,
         metadata={"help": 'JSON of CurriculumConfig fields, e.g. \'{"target": 0.5, "window": 4}\'.'},
     )
+    tool_checks: int | None = field(
+        default=None,
+        metadata={
+            "help": "Train on tool episodes (docs/training.md): each rollout may call check_schedule (this "
+            "many checks) and submit; its answer is the submitted one, else its last message, scored as "
+            "single-turn answers are. Default: single-turn, no tools."
+        },
+    )
     vllm_weights_dir: str | None = field(
         default=None,
         metadata={
@@ -241,6 +249,24 @@ def run(
 
         dataset = drop_long_prompts(
             dataset, AutoTokenizer.from_pretrained(model_path), script_args.max_prompt_tokens
+        )
+
+    if script_args.tool_checks is not None:
+        if feed is not None:
+            raise ValueError("--tool_checks and --curriculum do not combine yet")
+        from transformers import AutoTokenizer
+
+        from trainer.integrations.trl_tools import tool_calling_tokenizer, training_environment
+
+        trainer_kwargs.setdefault(
+            "processing_class", tool_calling_tokenizer(AutoTokenizer.from_pretrained(model_path))
+        )
+        trainer_kwargs["environment_factory"] = training_environment(
+            script_args.env_url,
+            script_args.tool_checks,
+            style,
+            script_args.profile,
+            script_args.env_api_key,
         )
 
     trainer = GRPOTrainer(

@@ -97,7 +97,12 @@ class EnvScorer:
         self, completions: Sequence[Any], problem_ids: Sequence[str], **kwargs: Any
     ) -> list[RewardResult]:
         """The service's results for this batch: fetched once, then served to the other components."""
-        texts = tuple(completion_text(c) for c in completions)
+        environments = kwargs.get("environments")
+        if environments is not None and all(hasattr(e, "_final_answer") for e in environments):
+            # tool episodes (trainer.integrations.trl_tools.TrainingToolEnv): the answer each one ended with
+            texts = tuple(e._final_answer(c) for e, c in zip(environments, completions, strict=True))
+        else:
+            texts = tuple(completion_text(c) for c in completions)
         key = (tuple(problem_ids), texts)
         batch = self._batch
         if batch is not None and batch.key == key and batch.readers_left > 0:
@@ -126,6 +131,7 @@ class EnvScorer:
         if len(response.results) != len(items):
             raise RewardContractError(f"sent {len(items)} items, got {len(response.results)} results")
         _log_batch(response.results, kwargs.get("log_metric"), kwargs.get("log_extra"), list(ids))
+        _log_tool_use(kwargs.get("environments"), kwargs.get("log_metric"))
         if self.on_results is not None:
             self.on_results(list(ids), response.results)
         return response.results
@@ -153,6 +159,17 @@ def _log_batch(
     if log_extra is not None:
         log_extra("problem_id", problem_ids)
         log_extra("verdict", [r.verdict.value if r.verdict else r.error for r in results])
+
+
+def _log_tool_use(
+    environments: Sequence[Any] | None, log_metric: Callable[[str, float], None] | None
+) -> None:
+    """Tool episodes: checks spent per episode, and the share whose answer came by a `submit` call (the
+    rest ended with a message, submitted for them)."""
+    if not environments or log_metric is None or not all(hasattr(e, "checks_used") for e in environments):
+        return
+    log_metric("tools/checks_per_episode", sum(e.checks_used for e in environments) / len(environments))
+    log_metric("tools/submit_called_frac", sum(e.submit_called for e in environments) / len(environments))
 
 
 class EnvComponentReward:

@@ -125,3 +125,55 @@ def test_smollm2_tokenizer_renders_and_parses_the_tool_calls(tiny_model_dir: Pat
     call = f'<tool_call>\n{{"name": "check_schedule", "arguments": {arguments}}}\n</tool_call><|im_end|>'
     parsed = tokenizer.parse_response(call, prefix=text)
     assert parsed["tool_calls"][0]["function"] == {"name": "check_schedule", "arguments": {"answer": answer}}
+
+
+def test_training_episodes_score_the_submitted_answer_or_the_last_message(live_server: LiveServer) -> None:
+    """`TrainingToolEnv` (`sched-train train --tool_checks N`): the trainer's scorer reads each episode's
+    answer, the submitted one or else the last message (submitted for it, closing the episode), so a
+    rollout without tool calls gets exactly the single-turn reward; checks and submit calls are logged."""
+    from trainer.integrations.trl_tools import TrainingToolEnv, last_message_text, training_environment
+    from trainer.training.reward_funcs import EnvScorer
+
+    rows = tool_dataset(live_server.url, n=2, split="train", offset=5)
+    factory = training_environment(live_server.url, checks=2, prompt_style="guided")
+    assert not callable(getattr(factory, "get_reward", None))  # TRL must not add a second reward
+    used, plain = factory(), factory()
+    assert isinstance(used, TrainingToolEnv)
+    assert "You have 2 checks." in used.reset(**rows[0])
+    plain.reset(**rows[1])
+    with EnvClient.from_url(live_server.url) as client:
+        golds = []
+        for row in rows:
+            problem = client.problem(row["problem_id"])
+            golds.append(gold_completion(ProblemSpec(events=problem.events, priorities=problem.priorities)))
+        assert "overlaps" in used.check_schedule(overlapping(rows[0]["problem_id"], live_server.url))
+        assert used.submit(golds[0]) == "submitted: valid, reward 100"
+        plain_id = plain.episode_id
+        assert plain_id is not None
+        completions = [
+            [{"role": "assistant", "content": "", "tool_calls": [{"name": "check_schedule"}]},
+             {"role": "tool", "content": "verdict: overlap"},
+             {"role": "assistant", "content": "", "tool_calls": [{"name": "submit"}]}],
+            [{"role": "assistant", "content": golds[1]}],
+        ]  # fmt: skip
+        metrics: dict[str, float] = {}
+        scorer = EnvScorer(client)
+        funcs = scorer.reward_funcs()
+        ids = [r["problem_id"] for r in rows]
+        fractions = [
+            f(
+                completions=completions,
+                problem_id=ids,
+                environments=[used, plain],
+                log_metric=metrics.__setitem__,
+            )
+            for f in funcs
+        ]
+        rewards = [sum(w * fr[i] for w, fr in zip(scorer.weights, fractions, strict=True)) for i in range(2)]
+        assert rewards == pytest.approx([100.0, 100.0]) and scorer.requests == 1
+        assert metrics["tools/checks_per_episode"] == 0.5 and metrics["tools/submit_called_frac"] == 0.5
+        assert plain.answer == golds[1] and plain.episode_id is None
+        with pytest.raises(Exception, match="404"):
+            client.episode_state(plain_id)  # the last message was submitted: the episode is over
+    assert last_message_text(completions[1]) == plain.answer and last_message_text(completions[0]) == ""
+    assert last_message_text([{"role": "assistant", "content": [{"type": "text", "text": "a"}]}]) == "a"
