@@ -64,8 +64,9 @@ TOOL_INSTRUCTIONS = (
     "Tools: before you answer, you may check a draft with `check_schedule(answer)`: it tells you which "
     "rules the draft breaks (overlapping events, events not in the list or changed, repeats, order) and "
     "its total value, but not the best possible value. You have {checks} check{s}. When you are done, "
-    "give your final answer with `submit(answer)`; it is scored once and ends the task. An answer is the "
-    "<schedule> block described above."
+    "give your final answer with `submit(answer)`; it is scored once and ends the task. The final answer is "
+    "written as described above, the reasoning block and then the <schedule> block; a draft to check may "
+    "be the <schedule> block alone."
 )
 
 

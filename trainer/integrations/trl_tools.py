@@ -75,7 +75,7 @@ class SchedulingToolEnv:
         )
         started = self.client.episode_start(start)
         self.episode_id, self.reward = started.episode_id, None
-        return started.tool_instructions
+        return "\n\n" + started.tool_instructions  # TRL appends it to the user message as it is
 
     def _open(self) -> str:
         if self.episode_id is None:
@@ -119,15 +119,18 @@ class SchedulingToolEnv:
 
 
 def last_message_text(completion: Any) -> str:
-    """The text content of a conversational completion's last assistant message ('' when it has none)."""
+    """The text of a conversational completion's last assistant message ('' when it has none). TRL's
+    response parser moves a `<think>` block into `reasoning_content` when the message also calls a tool;
+    it is put back in front, as written, so that the answer is scored whole."""
     if isinstance(completion, str):
         return completion
     for message in reversed(completion):
         if message.get("role", "assistant") == "assistant":
             content = message.get("content") or ""
-            if isinstance(content, str):
-                return content
-            return "".join(block.get("text", "") for block in content if block.get("type") == "text")
+            if not isinstance(content, str):
+                content = "".join(block.get("text", "") for block in content if block.get("type") == "text")
+            reasoning = message.get("reasoning_content")
+            return content if reasoning is None else f"<think>{reasoning}</think>\n{content}"
     return ""
 
 
@@ -164,7 +167,7 @@ class TrainingToolEnv(SchedulingToolEnv):
         started = self.client.episode_start(start)
         self.episode_id, self.reward = started.episode_id, None
         self.answer, self.checks_used, self.submit_called = None, 0, False
-        return started.tool_instructions
+        return "\n\n" + started.tool_instructions  # TRL appends it to the user message as it is
 
     def check_schedule(self, answer: str) -> str:
         """Check a draft schedule without ending the task. It says which rules the draft breaks and its

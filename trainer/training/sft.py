@@ -47,6 +47,14 @@ class EnvSFTArguments:
     prompt_style: str = field(
         default="default", metadata={"help": "Prompt style the service writes (default, compact, guided)."}
     )
+    tool_share: float = field(
+        default=0.0,
+        metadata={
+            "help": "Share of the problems written as tool episodes (check_schedule, then submit; "
+            "trainer/training/tool_sft.py) instead of single answers, for `train --tool_checks`. Default 0."
+        },
+    )
+    tool_checks: int = field(default=2, metadata={"help": "Check budget of those episodes."})
     env_timeout: float = field(default=60.0, metadata={"help": "Seconds per HTTP call."})
     env_health_timeout: float = field(default=60.0, metadata={"help": "Seconds to wait for /health."})
     model_cache_dir: str | None = field(
@@ -82,6 +90,33 @@ def build_sft_dataset(
     return Dataset.from_list(rows)
 
 
+def build_tool_sft_dataset(client: EnvClient, script_args: EnvSFTArguments) -> Any:
+    """Rows `prompt`, `completion`, `tools` (JSON, or None for a single answer) and `problem_id`: a share
+    `tool_share` of the problems as tool episodes (trainer/training/tool_sft.py), the rest single-turn."""
+    from datasets import Dataset
+
+    from trainer.training.tool_sft import mixed_rows
+
+    problems = client.all_problems(
+        script_args.split,
+        limit=script_args.dataset_size,
+        difficulty=script_args.difficulty,
+        prompt_style=script_args.prompt_style,
+        offset=script_args.dataset_offset,
+    )
+    if not problems:
+        raise ValueError(f"the service has no problems in split {script_args.split!r}")
+    rows = mixed_rows(
+        client,
+        problems,
+        script_args.tool_share,
+        script_args.tool_checks,
+        script_args.prompt_style,
+        script_args.env_url,
+    )
+    return Dataset.from_list(rows)
+
+
 def run_sft(
     script_args: EnvSFTArguments,
     training_args: Any,
@@ -97,16 +132,21 @@ def run_sft(
     from trl.trainer.sft_trainer import SFTTrainer
     from trl.trainer.utils import get_peft_config
 
+    if not 0.0 <= script_args.tool_share <= 1.0:
+        raise ValueError(f"tool_share must be between 0 and 1, got {script_args.tool_share}")
     with EnvClient.from_url(script_args.env_url, timeout=script_args.env_timeout) as client:
         health = client.wait_until_healthy(timeout=script_args.env_health_timeout)
-        dataset = build_sft_dataset(
-            client,
-            script_args.split,
-            script_args.dataset_size,
-            script_args.dataset_offset,
-            script_args.difficulty,
-            script_args.prompt_style,
-        )
+        if script_args.tool_share > 0:
+            dataset = build_tool_sft_dataset(client, script_args)
+        else:
+            dataset = build_sft_dataset(
+                client,
+                script_args.split,
+                script_args.dataset_size,
+                script_args.dataset_offset,
+                script_args.difficulty,
+                script_args.prompt_style,
+            )
     log.info(
         "%d traced answers (%s prompts) from %s", len(dataset), script_args.prompt_style, script_args.env_url
     )
@@ -119,8 +159,16 @@ def run_sft(
         "dtype": model_args.dtype,
         **(training_args.model_init_kwargs or {}),
     }
+    tokenizer = None
+    if script_args.tool_share > 0:  # a template that renders tool calls (SmolLM2's renders none)
+        from transformers import AutoTokenizer
+
+        from trainer.integrations.trl_tools import tool_calling_tokenizer
+
+        tokenizer = tool_calling_tokenizer(AutoTokenizer.from_pretrained(model_path))
     trainer = SFTTrainer(
         model=model_path,
+        processing_class=tokenizer,
         args=training_args,
         train_dataset=dataset.remove_columns("problem_id"),
         peft_config=get_peft_config(model_args),
@@ -141,6 +189,8 @@ def run_sft(
             reward_version=health.reward_version,
             problems=f"{script_args.split}[{script_args.dataset_offset}:"
             f"{script_args.dataset_offset + len(dataset)}]",
+            tool_share=script_args.tool_share,
+            tool_checks=script_args.tool_checks if script_args.tool_share > 0 else None,
         )
     return trainer
 

@@ -31,6 +31,9 @@ def test_an_episode_through_the_trl_environment(live_server: LiveServer) -> None
     assert isinstance(env, SchedulingToolEnv) and factory().client is env.client  # one pooled client
     note = env.reset(**rows[0])
     assert "You have 2 checks." in note and "check_schedule(answer)" in note
+    assert note.startswith(
+        "\n\nTools: "
+    )  # TRL appends it to the user message as it is: a paragraph of its own
 
     first = env.check_schedule("no schedule here")
     assert first.splitlines()[0] == "verdict: format_error" and first.endswith("checks left: 1")
@@ -177,3 +180,5 @@ def test_training_episodes_score_the_submitted_answer_or_the_last_message(live_s
             client.episode_state(plain_id)  # the last message was submitted: the episode is over
     assert last_message_text(completions[1]) == plain.answer and last_message_text(completions[0]) == ""
     assert last_message_text([{"role": "assistant", "content": [{"type": "text", "text": "a"}]}]) == "a"
+    split = {"role": "assistant", "reasoning_content": "r", "tool_calls": [{"name": "submit"}]}  # TRL's parse
+    assert last_message_text([split]) == "<think>r</think>\n"
