@@ -120,7 +120,7 @@ def run_episodes(
         from trl.chat_template_utils import add_response_schema
 
         tokenizer = add_response_schema(tokenizer)  # as GRPOTrainer does when it is given tools
-    schemas: list[dict[str, Any]] | None = None
+    schemas: list[Any] | None = None
     episodes = []
     for problem in problems:
         env: Any = env_factory() if tools and env_factory is not None else None
