@@ -102,6 +102,14 @@ class EnvScriptArguments:
             "single-turn answers are. Default: single-turn, no tools."
         },
     )
+    max_sampled_tokens: int | None = field(
+        default=None,
+        metadata={
+            "help": "Stop once the run has sampled this many completion tokens (the model's own, not tool "
+            "results; TRL's completions/mean_length × generation batch per step): equal-compute comparisons "
+            "of runs whose completions differ in length. Training still stops at max_steps."
+        },
+    )
     vllm_weights_dir: str | None = field(
         default=None,
         metadata={
@@ -267,6 +275,14 @@ def run(
             style,
             script_args.profile,
             script_args.env_api_key,
+        )
+
+    callbacks = list(callbacks)
+    if script_args.max_sampled_tokens is not None:
+        from trainer.training.progress import SampledTokenBudget
+
+        callbacks.append(
+            SampledTokenBudget(script_args.max_sampled_tokens, training_args.generation_batch_size)
         )
 
     trainer = GRPOTrainer(

@@ -9,6 +9,7 @@ GRPO no gradient). For SFT it prints the loss and the token accuracy on the comp
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 from rich.console import Console
 from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+log = logging.getLogger("trainer.training.progress")
 
 QUIET = (PrinterCallback, ProgressCallback)  # the callbacks that print metric dictionaries
 
@@ -80,3 +83,34 @@ class StepPrinter(TrainerCallback):
             f"{self.phase} step {state.global_step:>3}/{state.max_steps} | {body} | {per_step:.0f} s/step",
             soft_wrap=True,  # one line per step, also in a log file or a narrow terminal
         )
+
+
+class SampledTokenBudget(TrainerCallback):
+    """Stops training once `budget` completion tokens have been sampled (`--max_sampled_tokens`).
+
+    Each logged step adds `completions/mean_length` × the generation batch × the steps since the last log
+    (TRL logs the mean over them). On resume the count starts from the checkpoint's log history, so a
+    resumed run stops where an uninterrupted one would. `sampled` is the running total."""
+
+    def __init__(self, budget: int, generation_batch_size: int) -> None:
+        self.budget, self.batch = budget, generation_batch_size
+        self.sampled = 0.0
+        self._last_step = 0
+
+    def _add(self, step: int, logs: dict[str, Any]) -> None:
+        if "completions/mean_length" in logs and step > self._last_step:
+            self.sampled += float(logs["completions/mean_length"]) * self.batch * (step - self._last_step)
+            self._last_step = step
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.sampled, self._last_step = 0.0, 0
+        for entry in state.log_history:
+            self._add(int(entry.get("step", 0)), entry)
+
+    def on_log(
+        self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        self._add(state.global_step, logs or {})
+        if self.sampled >= self.budget:
+            control.should_training_stop = True
+            log.info("sampled %d completion tokens (budget %d): stopping", self.sampled, self.budget)
