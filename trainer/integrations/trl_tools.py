@@ -87,7 +87,7 @@ class SchedulingToolEnv:
         total value, but not the best possible value; each call spends one of your checks.
 
         Args:
-            answer: The draft, a <schedule> block with one <event> (name, start, end) per kept event.
+            answer: The draft: a <schedule> block with one <event> (name, start, end) per kept event.
 
         Returns:
             The verdict, each rule the draft breaks, its value and the checks left.
@@ -103,7 +103,8 @@ class SchedulingToolEnv:
         """Submit the final schedule. It is scored once and the task ends.
 
         Args:
-            answer: The final answer, a <schedule> block with one <event> (name, start, end) per kept event.
+            answer: The final answer as the task asks for it: the reasoning block, then the <schedule>
+                block with one <event> (name, start, end) per kept event.
 
         Returns:
             The verdict and the reward.
@@ -174,7 +175,7 @@ class TrainingToolEnv(SchedulingToolEnv):
         total value, but not the best possible value; each call spends one of your checks.
 
         Args:
-            answer: The draft, a <schedule> block with one <event> (name, start, end) per kept event.
+            answer: The draft: a <schedule> block with one <event> (name, start, end) per kept event.
 
         Returns:
             The verdict, each rule the draft breaks, its value and the checks left.
@@ -187,7 +188,8 @@ class TrainingToolEnv(SchedulingToolEnv):
         """Submit the final schedule. It is scored once and the task ends.
 
         Args:
-            answer: The final answer, a <schedule> block with one <event> (name, start, end) per kept event.
+            answer: The final answer as the task asks for it: the reasoning block, then the <schedule>
+                block with one <event> (name, start, end) per kept event.
 
         Returns:
             The verdict and the reward.

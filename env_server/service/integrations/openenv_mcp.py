@@ -60,8 +60,10 @@ _ANSWER = {
     "properties": {
         "answer": {
             "type": "string",
-            "description": "The schedule: <schedule><event><name>…</name><start>HH:MM</start>"
-            "<end>HH:MM</end></event>…</schedule>, events in chronological order.",
+            "description": "The answer as the task asks for it: a reasoning block, then <schedule><event>"
+            "<name>…</name><start>HH:MM</start><end>HH:MM</end></event>…</schedule>, events in "
+            "chronological order. A draft to check may be the <schedule> block alone; a submitted answer "
+            "without the reasoning block loses the format points.",
         }
     },
     "required": ["answer"],

@@ -63,7 +63,9 @@ _ANSWER = {
     "properties": {
         "answer": {
             "type": "string",
-            "description": "A <schedule> block with one <event> (name, start, end) per kept event.",
+            "description": "The answer as the task asks for it: a reasoning block, then a <schedule> block "
+            "with one <event> (name, start, end) per kept event. A draft to check may be the <schedule> "
+            "block alone; a submitted answer without the reasoning block loses the format points.",
         }
     },
     "required": ["answer"],
