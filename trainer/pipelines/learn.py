@@ -52,6 +52,7 @@ from trainer.evaluation.stats import compare_rows
 from trainer.training.model_prep import resolve_dtype
 from trainer.training.progress import QUIET, StepPrinter
 from trainer.training.trl_cpu import release_freed_memory
+from trainer.training.vllm_cpu import release_engine
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 PHASES = ("base", "sft", "grpo")
@@ -207,6 +208,7 @@ def grpo_phase(url: str, weights: dict[str, float], s: LearnSettings, start: Pat
     printer = StepPrinter("GRPO", list(weights), list(weights.values()), console=console)
     trainer = run(script, training, model, callbacks=[printer], remove_callbacks=QUIET)
     _write_json(out / "log_history.json", trainer.state.log_history)
+    release_engine(trainer)  # the next phase's engine needs the memory (trainer/training/vllm_cpu.py)
     del trainer
     release_freed_memory()
     return out

@@ -160,6 +160,28 @@ def set_weights_dir(generation: Any, folder: str | os.PathLike[str]) -> None:
     setattr(generation, WEIGHTS_DIR_ATTRIBUTE, Path(folder))
 
 
+def release_engine(trainer: Any) -> bool:
+    """Stop a trainer's colocated vLLM engine and drop it; returns whether there was one.
+
+    TRL keeps the engine (its weights and its KV cache, 30 % of the memory by default on a CPU) for the
+    trainer's lifetime, and deleting the trainer does not stop an engine's processes. A second training
+    phase in the same process then finds the memory taken (vLLM: "Available memory ... is less than
+    requested memory for kv"); `learn`'s GRPO phase calls this when training ends."""
+    import gc
+
+    generation = getattr(trainer, "vllm_generation", None)
+    llm = getattr(generation, "llm", None)
+    if llm is None:
+        return False
+    core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+    if core is not None and hasattr(core, "shutdown"):
+        core.shutdown()
+    generation.llm = None
+    del llm
+    gc.collect()
+    return True
+
+
 def install() -> None:
     """Route TRL's weight sync through the CPU paths above when the policy is on a CPU; idempotent."""
     from trl.generation.vllm_client import VLLMClient
