@@ -169,7 +169,7 @@ def release_engine(trainer: Any) -> bool:
     requested memory for kv"); `learn`'s GRPO phase calls this when training ends."""
     import gc
 
-    generation = getattr(trainer, "vllm_generation", None)
+    generation: Any = getattr(trainer, "vllm_generation", None)
     llm = getattr(generation, "llm", None)
     if llm is None:
         return False
