@@ -163,3 +163,19 @@ def test_server_mode_syncs_through_collective_rpc(
     assert all(gap < SYNCED for gap in gaps), gaps  # steps 2 and 3 sampled from the new weights
     assert (out / "vllm-weights" / "model.safetensors").is_file()
     assert 'POST /collective_rpc HTTP/1.1" 200' in (tmp_path / "vllm-serve.log").read_text()
+
+
+def test_release_engine_stops_and_drops_a_colocated_engine() -> None:
+    """A trainer's colocated engine is shut down and dropped, so that a second phase in the same process
+    gets the memory; a trainer without one is left alone."""
+    from types import SimpleNamespace
+
+    from trainer.training.vllm_cpu import release_engine
+
+    stopped: list[bool] = []
+    core = SimpleNamespace(shutdown=lambda: stopped.append(True))
+    generation = SimpleNamespace(llm=SimpleNamespace(llm_engine=SimpleNamespace(engine_core=core)))
+    trainer = SimpleNamespace(vllm_generation=generation)
+    assert release_engine(trainer) and stopped == [True] and generation.llm is None
+    assert not release_engine(trainer) and stopped == [True]  # already released
+    assert not release_engine(SimpleNamespace())  # transformers generating: nothing to stop
