@@ -78,9 +78,9 @@ def evaluate(
 ) -> list[dict[str, Any]]:
     from transformers import AutoTokenizer
 
+    from trainer.client.tool_env import tool_calling_tokenizer, training_environment
     from trainer.evaluation.generation import SamplingConfig
     from trainer.evaluation.tool_episodes import HFTokenEngine, VLLMTokenEngine, as_rows, run_episodes
-    from trainer.integrations.trl_tools import tool_calling_tokenizer, training_environment
 
     sampling = SamplingConfig(max_new_tokens=opts.tool_completion_length if tools else opts.completion_length)
     tokenizer = tool_calling_tokenizer(AutoTokenizer.from_pretrained(model))

@@ -1,7 +1,7 @@
 """Evaluate a model on tool episodes: the loop TRL's `GRPOTrainer` runs in training, greedy, on any problems.
 
 `sched-train train --tool_checks N` trains on episodes in which the model may call `check_schedule` and
-`submit` (trainer/integrations/trl_tools.py, `TrainingToolEnv`). To judge such a model as it is trained,
+`submit` (trainer/client/tool_env.py, `TrainingToolEnv`). To judge such a model as it is trained,
 this runs the same loop, token for token as TRL 1.16's `_tool_call_loop` builds it:
 
 - the prompt is the served chat with the episode's tool instructions after the user message, rendered
@@ -187,7 +187,7 @@ def _call_tool(episode: _Episode, call: dict[str, Any]) -> dict[str, Any]:
 
 
 def _score(client: EnvClient, episodes: list[_Episode], profile: str, tools: bool) -> list[EpisodeRecord]:
-    from trainer.integrations.trl_tools import last_message_text
+    from trainer.client.tool_env import last_message_text
 
     answers = [e.env._final_answer(e.messages) if tools else last_message_text(e.messages) for e in episodes]
     items = [ScoreItem(problem_id=e.problem.id, completion=a) for e, a in zip(episodes, answers, strict=True)]

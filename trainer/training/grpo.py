@@ -264,7 +264,7 @@ def run(
             raise ValueError("--tool_checks and --curriculum do not combine yet")
         from transformers import AutoTokenizer
 
-        from trainer.integrations.trl_tools import tool_calling_tokenizer, training_environment
+        from trainer.client.tool_env import tool_calling_tokenizer, training_environment
 
         trainer_kwargs.setdefault(
             "processing_class", tool_calling_tokenizer(AutoTokenizer.from_pretrained(model_path))

@@ -99,7 +99,7 @@ class EnvScorer:
         """The service's results for this batch: fetched once, then served to the other components."""
         environments = kwargs.get("environments")
         if environments is not None and all(hasattr(e, "_final_answer") for e in environments):
-            # tool episodes (trainer.integrations.trl_tools.TrainingToolEnv): the answer each one ended with
+            # tool episodes (trainer.client.tool_env.TrainingToolEnv): the answer each one ended with
             texts = tuple(e._final_answer(c) for e, c in zip(environments, completions, strict=True))
         else:
             texts = tuple(completion_text(c) for c in completions)

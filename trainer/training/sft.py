@@ -163,7 +163,7 @@ def run_sft(
     if script_args.tool_share > 0:  # a template that renders tool calls (SmolLM2's renders none)
         from transformers import AutoTokenizer
 
-        from trainer.integrations.trl_tools import tool_calling_tokenizer
+        from trainer.client.tool_env import tool_calling_tokenizer
 
         tokenizer = tool_calling_tokenizer(AutoTokenizer.from_pretrained(model_path))
     trainer = SFTTrainer(

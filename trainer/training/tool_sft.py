@@ -113,7 +113,7 @@ def mixed_rows(
     """Rows for `SFTTrainer`: every problem once, a share `tool_share` of them (spread evenly: problem i is
     a transcript when ⌊(i+1)·share⌋ > ⌊i·share⌋) as tool transcripts, alternately with a clean and a
     mended draft; the rest single-turn."""
-    from trainer.integrations.trl_tools import training_environment
+    from trainer.client.tool_env import training_environment
 
     env = training_environment(env_url, checks, prompt_style, api_key=api_key)()
     rows, transcripts = [], 0
