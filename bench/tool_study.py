@@ -46,18 +46,6 @@ def per_problem(rows: list[dict[str, Any]], metric: str) -> dict[str, float]:
     return {r["problem_id"]: float(r["verdict"] == metric) for r in rows}
 
 
-def sampled_tokens(history: list[dict[str, Any]], batch: int) -> list[tuple[int, float]]:
-    """(step, cumulative sampled completion tokens) per logged step, as `SampledTokenBudget` counts."""
-    out, total, last = [], 0.0, 0
-    for h in history:
-        step = int(h.get("step", 0))
-        if "completions/mean_length" in h and step > last:
-            total += float(h["completions/mean_length"]) * batch * (step - last)
-            last = step
-            out.append((step, total))
-    return out
-
-
 def generation_batch(settings: Any) -> int:
     """Completions per GRPO step of the arms (the GRPO config with the extra flags)."""
     from trainer.training.grpo import parse
@@ -185,6 +173,7 @@ def main() -> None:
     from trainer.evaluation.tool_episodes import EpisodeRecord, summarize
     from trainer.pipelines.learn import LearnSettings, choose_engine, grpo_phase, sft_phase
     from trainer.training.model_prep import resolve_dtype
+    from trainer.training.progress import sampled_token_curve
 
     out = opts.output_dir
     out.mkdir(parents=True, exist_ok=True)
@@ -218,7 +207,7 @@ def main() -> None:
         timings["grpo_single"] = round(time.monotonic() - started, 1)
         single_log = json.loads((single / "log_history.json").read_text())
         batch = generation_batch(base)
-        budget = sampled_tokens(single_log, batch)[-1][1]
+        budget = sampled_token_curve(single_log, batch)[-1][1]
         print(f"single-turn arm sampled {budget:.0f} completion tokens: the tools arm's budget", flush=True)
 
         tool_flags = (
@@ -285,7 +274,7 @@ def main() -> None:
     steps: dict[str, list[dict[str, Any]]] = {}
     for arm, folder in (("single", single), ("tools", tools_arm)):
         history = json.loads((folder / "log_history.json").read_text())
-        tokens = dict(sampled_tokens(history, batch))
+        tokens = dict(sampled_token_curve(history, batch))
         steps[arm] = [
             {**h, "sampled_tokens": tokens[int(h["step"])]}
             for h in history

@@ -46,6 +46,7 @@ class SchedulingToolEnv:
     checks: ClassVar[int | None] = None  # None: the service's default budget
     check_cost: ClassVar[float] = 0.0
     prompt_style: ClassVar[str] = "default"
+    profile: ClassVar[str] = "default"
     api_key: ClassVar[str | None] = None  # None: $SCHED_API_KEY, as every EnvClient
     _clients: ClassVar[dict[tuple[str, str | None], EnvClient]] = {}
     _clients_lock: ClassVar[threading.Lock] = threading.Lock()
@@ -59,6 +60,9 @@ class SchedulingToolEnv:
         self.client = client
         self.episode_id: str | None = None
         self.reward: float | None = None
+        self.answer: str | None = None  # the submitted answer
+        self.checks_used = 0
+        self.submit_called = False
 
     def reset(self, **row: Any) -> str:
         """Start an episode on the row's `problem_id`; the tool instructions go after the user message."""
@@ -68,10 +72,12 @@ class SchedulingToolEnv:
                 "checks": self.checks,
                 "check_cost": self.check_cost,
                 "prompt_style": self.prompt_style,
+                "profile": self.profile,
             }
         )
         started = self.client.episode_start(start)
         self.episode_id, self.reward = started.episode_id, None
+        self.answer, self.checks_used, self.submit_called = None, 0, False
         return "\n\n" + started.tool_instructions  # TRL appends it to the user message as it is
 
     def _open(self) -> str:
@@ -90,11 +96,13 @@ class SchedulingToolEnv:
             The verdict, each rule the draft breaks, its value and the checks left.
         """
         try:
-            return describe_check(self.client.episode_check(self._open(), answer))
+            found = describe_check(self.client.episode_check(self._open(), answer))
         except EnvRequestError as e:
             if e.status_code == 409:
                 raise RuntimeError("no checks left: submit your answer") from None
             raise
+        self.checks_used += 1
+        return found
 
     def submit(self, answer: str) -> str:
         """Submit the final schedule. It is scored once and the task ends.
@@ -106,7 +114,9 @@ class SchedulingToolEnv:
         Returns:
             The verdict and the reward.
         """
-        done = self.client.episode_submit(self._open(), answer)
+        episode_id = self._open()  # a second submit is an error the model sees, before anything is recorded
+        self.answer, self.submit_called = answer, True
+        done = self.client.episode_submit(episode_id, answer)
         self.episode_id, self.reward = None, done.reward
         verdict = done.result.verdict.value if done.result.verdict is not None else "error"
         return f"submitted: {verdict}, reward {done.reward:g}"
@@ -144,56 +154,6 @@ class TrainingToolEnv(SchedulingToolEnv):
     second reward. Checks cost nothing in this mode; their budget bounds them."""
 
     get_reward = None  # type: ignore[assignment]  # TRL adds a reward column only for a get_reward function
-    profile: ClassVar[str] = "default"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.answer: str | None = None
-        self.checks_used = 0
-        self.submit_called = False
-
-    def reset(self, **row: Any) -> str:
-        """Start an episode on the row's `problem_id`; the tool instructions go after the user message."""
-        start = EpisodeStart.model_validate(
-            {
-                "problem_id": row["problem_id"],
-                "checks": self.checks,
-                "prompt_style": self.prompt_style,
-                "profile": self.profile,
-            }
-        )
-        started = self.client.episode_start(start)
-        self.episode_id, self.reward = started.episode_id, None
-        self.answer, self.checks_used, self.submit_called = None, 0, False
-        return "\n\n" + started.tool_instructions  # TRL appends it to the user message as it is
-
-    def check_schedule(self, answer: str) -> str:
-        """Check a draft schedule without ending the task. It says which rules the draft breaks and its
-        total value, but not the best possible value; each call spends one of your checks.
-
-        Args:
-            answer: The draft: a <schedule> block with one <event> (name, start, end) per kept event.
-
-        Returns:
-            The verdict, each rule the draft breaks, its value and the checks left.
-        """
-        found = super().check_schedule(answer)
-        self.checks_used += 1
-        return found
-
-    def submit(self, answer: str) -> str:
-        """Submit the final schedule. It is scored once and the task ends.
-
-        Args:
-            answer: The final answer as the task asks for it: the reasoning block, then the <schedule>
-                block with one <event> (name, start, end) per kept event.
-
-        Returns:
-            The verdict and the reward.
-        """
-        self._open()  # a second submit is an error the model sees, before anything is recorded
-        self.answer, self.submit_called = answer, True
-        return super().submit(answer)
 
     def _final_answer(self, completion: Any) -> str:
         """The answer the rollout ends with: the submitted one, else the last message's text, which is
@@ -214,14 +174,18 @@ def training_environment(
     api_key: str | None = None,
 ) -> type[TrainingToolEnv]:
     """A `TrainingToolEnv` class bound to a service, a check budget, a prompt style and a profile."""
-    settings = {
-        "env_url": env_url,
-        "checks": checks,
-        "prompt_style": prompt_style,
-        "profile": profile,
-        "api_key": api_key,
-    }
-    return type("SchedulingToolEnv", (TrainingToolEnv,), settings)
+    settings = {"env_url": env_url, "checks": checks, "prompt_style": prompt_style, "profile": profile}
+    return type("SchedulingToolEnv", (TrainingToolEnv,), {**settings, "api_key": api_key})
+
+
+TOOL_NAMES = ("check_schedule", "submit")
+
+
+def tool_schemas() -> list[dict[str, Any]]:
+    """The tools' JSON schemas, as TRL builds them from the methods (type hints and docstrings)."""
+    from transformers.utils.chat_template_utils import get_json_schema
+
+    return [get_json_schema(getattr(SchedulingToolEnv, name)) for name in TOOL_NAMES]
 
 
 def tool_calling_tokenizer(tokenizer: Any) -> Any:

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 from shared_schema import ProblemWithPrompt, ScoreItem
 from trainer.client.env_client import EnvClient
+from trainer.client.tool_env import TOOL_NAMES, last_message_text, tool_schemas
 
 
 class TokenEngine(Protocol):
@@ -110,7 +111,6 @@ def run_episodes(
     max_tool_calling_iterations: int = 4,
 ) -> list[EpisodeRecord]:
     """Run one greedy episode per problem (all problems' turns batched) and score each answer."""
-    from transformers.utils.chat_template_utils import get_json_schema
     from trl.chat_template_utils import parse_response
 
     if tools and env_factory is None:
@@ -128,7 +128,7 @@ def run_episodes(
         if env is not None:
             note = env.reset(problem_id=problem.id)
             messages[-1] = {**messages[-1], "content": messages[-1]["content"] + note}
-            schemas = [get_json_schema(getattr(type(env), n)) for n in ("check_schedule", "submit")]
+            schemas = tool_schemas()
         ids = list(
             tokenizer.apply_chat_template(
                 messages, tools=schemas, add_generation_prompt=True, tokenize=True, return_dict=False
@@ -177,7 +177,7 @@ def _call_tool(episode: _Episode, call: dict[str, Any]) -> dict[str, Any]:
     function = call.get("function", {})
     name = function.get("name", "unknown")
     try:
-        if call.get("type") != "function" or name not in ("check_schedule", "submit"):
+        if call.get("type") != "function" or name not in TOOL_NAMES:
             raise ValueError(f"Tool {name} not found.")
         result: Any = getattr(episode.env, name)(**function.get("arguments", {}))
     except Exception as e:  # TRL hands every tool error back to the model the same way
@@ -187,8 +187,6 @@ def _call_tool(episode: _Episode, call: dict[str, Any]) -> dict[str, Any]:
 
 
 def _score(client: EnvClient, episodes: list[_Episode], profile: str, tools: bool) -> list[EpisodeRecord]:
-    from trainer.client.tool_env import last_message_text
-
     answers = [e.env._final_answer(e.messages) if tools else last_message_text(e.messages) for e in episodes]
     items = [ScoreItem(problem_id=e.problem.id, completion=a) for e, a in zip(episodes, answers, strict=True)]
     results = client.rewards(items, profile).results

@@ -13,6 +13,7 @@ and why SmolLM2 needs `tool_calling_tokenizer`: that module's docstring.
 """
 
 from trainer.client.tool_env import (
+    TOOL_NAMES,
     SchedulingToolEnv,
     TrainingToolEnv,
     describe_check,
@@ -20,10 +21,12 @@ from trainer.client.tool_env import (
     scheduling_environment,
     tool_calling_tokenizer,
     tool_dataset,
+    tool_schemas,
     training_environment,
 )
 
 __all__ = [
+    "TOOL_NAMES",
     "SchedulingToolEnv",
     "TrainingToolEnv",
     "describe_check",
@@ -31,5 +34,6 @@ __all__ = [
     "scheduling_environment",
     "tool_calling_tokenizer",
     "tool_dataset",
+    "tool_schemas",
     "training_environment",
 ]

@@ -85,32 +85,43 @@ class StepPrinter(TrainerCallback):
         )
 
 
-class SampledTokenBudget(TrainerCallback):
-    """Stops training once `budget` completion tokens have been sampled (`--max_sampled_tokens`).
+def sampled_token_curve(history: Sequence[dict[str, Any]], batch: int) -> list[tuple[int, float]]:
+    """(step, completion tokens sampled so far) per logged step of a GRPO log history: each log adds
+    `completions/mean_length` × the generation batch × the steps since the previous log (TRL logs the
+    mean over them). Tool results are not in TRL's mean length, so they are not counted."""
+    curve: list[tuple[int, float]] = []
+    total, last = 0.0, 0
+    for entry in history:
+        step = int(entry.get("step", 0))
+        if "completions/mean_length" in entry and step > last:
+            total += float(entry["completions/mean_length"]) * batch * (step - last)
+            last = step
+            curve.append((step, total))
+    return curve
 
-    Each logged step adds `completions/mean_length` × the generation batch × the steps since the last log
-    (TRL logs the mean over them). On resume the count starts from the checkpoint's log history, so a
-    resumed run stops where an uninterrupted one would. `sampled` is the running total."""
+
+class SampledTokenBudget(TrainerCallback):
+    """Stops training once `budget` completion tokens have been sampled (`--max_sampled_tokens`),
+    counted as `sampled_token_curve` counts them. On resume the count starts from the checkpoint's log
+    history, so a resumed run stops where an uninterrupted one would. `sampled` is the running total."""
 
     def __init__(self, budget: int, generation_batch_size: int) -> None:
         self.budget, self.batch = budget, generation_batch_size
-        self.sampled = 0.0
-        self._last_step = 0
+        self.history: list[dict[str, Any]] = []
 
-    def _add(self, step: int, logs: dict[str, Any]) -> None:
-        if "completions/mean_length" in logs and step > self._last_step:
-            self.sampled += float(logs["completions/mean_length"]) * self.batch * (step - self._last_step)
-            self._last_step = step
+    @property
+    def sampled(self) -> float:
+        curve = sampled_token_curve(self.history, self.batch)
+        return curve[-1][1] if curve else 0.0
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.sampled, self._last_step = 0.0, 0
-        for entry in state.log_history:
-            self._add(int(entry.get("step", 0)), entry)
+        self.history = list(state.log_history)
 
     def on_log(
         self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
     ) -> None:
-        self._add(state.global_step, logs or {})
-        if self.sampled >= self.budget:
+        self.history.append({**(logs or {}), "step": state.global_step})
+        sampled = self.sampled
+        if sampled >= self.budget:
             control.should_training_stop = True
-            log.info("sampled %d completion tokens (budget %d): stopping", self.sampled, self.budget)
+            log.info("sampled %d completion tokens (budget %d): stopping", sampled, self.budget)

@@ -70,8 +70,13 @@ def build_sft_dataset(
     offset: int = 0,
     difficulty: str | None = None,
     prompt_style: str = "default",
+    tool_share: float = 0.0,
+    tool_checks: int = 2,
+    env_url: str | None = None,
 ) -> Any:
-    """Rows `prompt` (the served chat messages), `completion` (the traced optimal answer) and `problem_id`."""
+    """Rows `prompt` (the served chat messages), `completion` (the traced optimal answer) and `problem_id`.
+    With `tool_share` > 0, that share of the problems are tool episodes against the service at `env_url`
+    (trainer/training/tool_sft.py) and every row has `tools` (their JSON schemas, or None)."""
     from datasets import Dataset
 
     problems = client.all_problems(
@@ -79,6 +84,12 @@ def build_sft_dataset(
     )
     if not problems:
         raise ValueError(f"the service has no problems in split {split!r} from offset {offset}")
+    if tool_share > 0:
+        from trainer.training.tool_sft import mixed_rows
+
+        if env_url is None:
+            raise ValueError("tool episodes need the service's env_url")
+        return Dataset.from_list(mixed_rows(client, problems, tool_share, tool_checks, prompt_style, env_url))
     rows = [
         {
             "prompt": [m.model_dump() for m in p.prompt],
@@ -87,33 +98,6 @@ def build_sft_dataset(
         }
         for p in problems
     ]
-    return Dataset.from_list(rows)
-
-
-def build_tool_sft_dataset(client: EnvClient, script_args: EnvSFTArguments) -> Any:
-    """Rows `prompt`, `completion`, `tools` (JSON, or None for a single answer) and `problem_id`: a share
-    `tool_share` of the problems as tool episodes (trainer/training/tool_sft.py), the rest single-turn."""
-    from datasets import Dataset
-
-    from trainer.training.tool_sft import mixed_rows
-
-    problems = client.all_problems(
-        script_args.split,
-        limit=script_args.dataset_size,
-        difficulty=script_args.difficulty,
-        prompt_style=script_args.prompt_style,
-        offset=script_args.dataset_offset,
-    )
-    if not problems:
-        raise ValueError(f"the service has no problems in split {script_args.split!r}")
-    rows = mixed_rows(
-        client,
-        problems,
-        script_args.tool_share,
-        script_args.tool_checks,
-        script_args.prompt_style,
-        script_args.env_url,
-    )
     return Dataset.from_list(rows)
 
 
@@ -136,17 +120,17 @@ def run_sft(
         raise ValueError(f"tool_share must be between 0 and 1, got {script_args.tool_share}")
     with EnvClient.from_url(script_args.env_url, timeout=script_args.env_timeout) as client:
         health = client.wait_until_healthy(timeout=script_args.env_health_timeout)
-        if script_args.tool_share > 0:
-            dataset = build_tool_sft_dataset(client, script_args)
-        else:
-            dataset = build_sft_dataset(
-                client,
-                script_args.split,
-                script_args.dataset_size,
-                script_args.dataset_offset,
-                script_args.difficulty,
-                script_args.prompt_style,
-            )
+        dataset = build_sft_dataset(
+            client,
+            script_args.split,
+            script_args.dataset_size,
+            script_args.dataset_offset,
+            script_args.difficulty,
+            script_args.prompt_style,
+            script_args.tool_share,
+            script_args.tool_checks,
+            script_args.env_url,
+        )
     log.info(
         "%d traced answers (%s prompts) from %s", len(dataset), script_args.prompt_style, script_args.env_url
     )

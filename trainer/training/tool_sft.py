@@ -29,6 +29,7 @@ from typing import Any
 
 from shared_schema import ProblemWithPrompt
 from trainer.client.env_client import EnvClient
+from trainer.client.tool_env import tool_schemas, training_environment
 
 _EVENT = re.compile(r"<event><name>(.*?)</name><start>(\d\d:\d\d)</start><end>(\d\d:\d\d)</end></event>")
 
@@ -67,8 +68,6 @@ def tool_transcript(env: Any, problem: ProblemWithPrompt, traced: str, mend: boo
     """One SFT row (`prompt`, `completion`, `tools`, `problem_id`) of an episode on `problem`, run by `env`
     (a `TrainingToolEnv` instance: the service's own tool results). `mend`: the draft has an overlap the
     check reports (when the problem allows one; else the draft is the answer)."""
-    from transformers.utils.chat_template_utils import get_json_schema
-
     think, gold = split_trace(traced)
     mended = with_dropped_event(gold, problem) if mend else None
     if mended is None:
@@ -87,8 +86,12 @@ def tool_transcript(env: Any, problem: ProblemWithPrompt, traced: str, mend: boo
         {"role": "tool", "name": "submit", "content": submitted},
         {"role": "assistant", "content": ""},
     ]
-    tools = [get_json_schema(getattr(type(env), n)) for n in ("check_schedule", "submit")]
-    return {"prompt": prompt, "completion": completion, "tools": json.dumps(tools), "problem_id": problem.id}
+    return {
+        "prompt": prompt,
+        "completion": completion,
+        "tools": json.dumps(tool_schemas()),
+        "problem_id": problem.id,
+    }
 
 
 def single_turn_row(problem: ProblemWithPrompt, traced: str) -> dict[str, Any]:
@@ -113,8 +116,6 @@ def mixed_rows(
     """Rows for `SFTTrainer`: every problem once, a share `tool_share` of them (spread evenly: problem i is
     a transcript when ⌊(i+1)·share⌋ > ⌊i·share⌋) as tool transcripts, alternately with a clean and a
     mended draft; the rest single-turn."""
-    from trainer.client.tool_env import training_environment
-
     env = training_environment(env_url, checks, prompt_style, api_key=api_key)()
     rows, transcripts = [], 0
     for i, problem in enumerate(problems):
