@@ -29,13 +29,16 @@ import json
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+T = TypeVar("T")
 METRICS = ("valid", "overlap", "score_ratio")
 ARMS = ("sft", "single", "tools")
 
@@ -167,6 +170,7 @@ def main() -> None:
     cli.add_argument("--grpo_args", default="", help="Extra GRPO flags for both arms.")
     opts = cli.parse_args()
 
+    from trainer.client.env_card import CARD
     from trainer.client.env_client import EnvClient
     from trainer.client.local_service import local_service
     from trainer.evaluation.stats import paired_bootstrap
@@ -194,17 +198,28 @@ def main() -> None:
         ),
         grpo_args=tuple(shlex.split(opts.grpo_args)),
     )  # fmt: skip
-    timings: dict[str, float] = {}
+    timings_file = out / "timings.json"  # phases timed when they ran: a resumed run keeps earlier ones
+    timings: dict[str, float] = json.loads(timings_file.read_text()) if timings_file.is_file() else {}
+
+    def timed(key: str, done: Path, fn: Callable[[], T]) -> T:
+        """`fn()`, timed into `timings.json` unless `done` (its output) was already there."""
+        ran, started = not done.is_file(), time.monotonic()
+        result = fn()
+        if ran:
+            timings[key] = round(time.monotonic() - started, 1)
+            timings_file.write_text(json.dumps(timings, indent=2) + "\n")
+        return result
+
     with local_service(train_size=2000, test_size=16) as url, EnvClient.from_url(url) as client:
         client.wait_until_healthy(timeout=120)
         weights = {c.name: c.weight for c in client.info().profiles[0].components}
-        started = time.monotonic()
-        sft = sft_phase(url, base)
-        timings["sft"] = round(time.monotonic() - started, 1)
-
-        started = time.monotonic()
-        single = grpo_phase(url, weights, replace(base, output_dir=out / "single"), sft)
-        timings["grpo_single"] = round(time.monotonic() - started, 1)
+        sft = timed("sft", out / "sft" / CARD, lambda: sft_phase(url, base))
+        single_settings = replace(base, output_dir=out / "single")
+        single = timed(
+            "grpo_single",
+            out / "single" / "grpo" / CARD,
+            lambda: grpo_phase(url, weights, single_settings, sft),
+        )
         single_log = json.loads((single / "log_history.json").read_text())
         batch = generation_batch(base)
         budget = sampled_token_curve(single_log, batch)[-1][1]
@@ -217,14 +232,10 @@ def main() -> None:
             "--max_sampled_tokens", str(int(budget)),
             "--max_steps", str(opts.tool_max_steps),
         )  # fmt: skip
-        started = time.monotonic()
-        tools_arm = grpo_phase(
-            url,
-            weights,
-            replace(base, output_dir=out / "tools", grpo_args=(*base.grpo_args, *tool_flags)),
-            sft,
+        tools_settings = replace(base, output_dir=out / "tools", grpo_args=(*base.grpo_args, *tool_flags))
+        tools_arm = timed(
+            "grpo_tools", out / "tools" / "grpo" / CARD, lambda: grpo_phase(url, weights, tools_settings, sft)
         )
-        timings["grpo_tools"] = round(time.monotonic() - started, 1)
 
         problems = client.all_problems(
             "train", limit=opts.val_size, prompt_style="guided", offset=opts.val_offset
@@ -240,9 +251,11 @@ def main() -> None:
         for name, (model, tools) in runs.items():
             path = out / "eval" / f"{name.replace('/', '--')}.jsonl"
             if not path.is_file():
-                started = time.monotonic()
-                found = evaluate(model, client, url, problems, tools, opts, engine, dtype)
-                timings[f"eval_{name}"] = round(time.monotonic() - started, 1)
+                found = timed(
+                    f"eval_{name}",
+                    path,
+                    partial(evaluate, model, client, url, problems, tools, opts, engine, dtype),
+                )
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text("".join(json.dumps(r) + "\n" for r in found))
             rows[name] = [json.loads(line) for line in path.read_text().splitlines()]
