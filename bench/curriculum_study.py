@@ -39,7 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.reward_study import METRICS, end_chart, per_problem, step_chart  # noqa: E402
+from bench.reward_study import METRICS, end_chart, grpo_steps, means, per_problem, step_chart  # noqa: E402
 
 STYLES = ("default", "guided")
 # The curriculum session's settings: the service's defaults (target 0.5, band 0.15, window 4 groups, a
@@ -127,10 +127,7 @@ def main() -> None:
             timings[f"eval_{name}"] = round(time.monotonic() - started, 1)
             for style in STYLES:
                 rows[style][name] = found[style][1]
-    table = {
-        style: {n: {m: sum(per_problem(r, m).values()) / len(r) for m in METRICS} for n, r in by.items()}
-        for style, by in rows.items()
-    }
+    table = {style: {n: means(r) for n, r in by.items()} for style, by in rows.items()}
     pairs = [("published", "curriculum"), ("sft", "published"), ("sft", "curriculum")]
     pairs += [("guided", "curriculum"), ("guided", "published")] if "guided" in arms else []
     comparisons = {}
@@ -142,11 +139,7 @@ def main() -> None:
                 )
                 comparisons[f"{style}/{after}_vs_{before}/{m}"] = d.as_dict()
                 print(f"[{style} prompts] {after} vs {before}: {d.text()}", flush=True)
-    logs = {}
-    for name in arms:
-        history = arms[name] / "log_history.json"
-        if name != "sft" and history.is_file():
-            logs[name] = [h for h in json.loads(history.read_text()) if "reward" in h]
+    logs = {name: grpo_steps(folder) for name, folder in arms.items() if name != "sft"}
     session_file = arms["curriculum"] / "curriculum.json"
     session = json.loads(session_file.read_text()) if session_file.is_file() else {}
     decisions = session.get("state", {}).get("history", [])

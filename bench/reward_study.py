@@ -37,6 +37,17 @@ def per_problem(rows: list[Any], metric: str) -> dict[str, float]:
     return {r.problem_id: float(r.verdict == metric) for r in rows}
 
 
+def means(rows: list[Any]) -> dict[str, float]:
+    """Each metric's mean over one evaluation's rows."""
+    return {m: sum(per_problem(rows, m).values()) / len(rows) for m in METRICS}
+
+
+def grpo_steps(folder: Path) -> list[dict[str, Any]]:
+    """The logged GRPO steps of an arm (`log_history.json`), or none when it has no log."""
+    history = folder / "log_history.json"
+    return [h for h in json.loads(history.read_text()) if "reward" in h] if history.is_file() else []
+
+
 def step_chart(logs: dict[str, list[dict[str, Any]]], path: Path) -> None:
     import matplotlib
 
@@ -143,7 +154,7 @@ def main() -> None:
             found = evaluate(client, name, str(model), {style: problems}, s)
             timings[f"eval_{name}"] = round(time.monotonic() - started, 1)
             rows[name] = found[style][1]
-    table = {name: {m: sum(per_problem(r, m).values()) / len(r) for m in METRICS} for name, r in rows.items()}
+    table = {name: means(r) for name, r in rows.items()}
     comparisons = {}
     pairs = [("sft", p) for p in opts.profiles]
     pairs += [(opts.profiles[0], p) for p in opts.profiles[1:]]
@@ -152,12 +163,7 @@ def main() -> None:
             d = paired_bootstrap(per_problem(rows[before], m), per_problem(rows[after], m), m)
             comparisons[f"{after}_vs_{before}/{m}"] = d.as_dict()
             print(f"{after} vs {before}: {d.text()}", flush=True)
-    logs = {}
-    for profile in opts.profiles:
-        history = arms[profile] / "log_history.json"
-        logs[profile] = (
-            [h for h in json.loads(history.read_text()) if "reward" in h] if history.is_file() else []
-        )
+    logs = {profile: grpo_steps(arms[profile]) for profile in opts.profiles}
     for name, figures in table.items():
         print(f"{name}: " + ", ".join(f"{m} {v:.3f}" for m, v in figures.items()), flush=True)
     step_chart(logs, out / "reward_study_steps.png")
