@@ -124,6 +124,32 @@ def run_eval(
         raise RuntimeError(
             f"backend {backend.kind} returned {len(generations)} completions for {len(problems)}"
         )
+    return score_generations(
+        client,
+        backend,
+        problems,
+        generations,
+        started,
+        profile=profile,
+        score_progress=score_progress,
+        **meta,
+    )
+
+
+def score_generations(
+    client: EnvClient,
+    backend: Backend,
+    problems: Sequence[EvalProblem],
+    generations: Sequence[Generation],
+    started: float,
+    *,
+    profile: str = "default",
+    score_progress: Progress | None = None,
+    **meta: Any,
+) -> Run:
+    """`run_eval` after its generation: score `backend`'s completions of `problems` (one each, in order),
+    summarise; `elapsed_s` counts from `started` (`time.monotonic()`), so a generation shared by several
+    runs (`learn` generates every prompt style of a phase in one call) is counted in each."""
     rows = [
         ResultRow(
             problem_id=p.id,

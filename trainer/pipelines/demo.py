@@ -55,7 +55,7 @@ def demo_settings(output_dir: Path, env_url: str | None = None, quick: bool = Fa
         engine="hf",
         eval_size=8,
         eval_max_new_tokens=512,
-        eval_batch_size=8,
+        eval_batch_size=16,  # both prompt styles of a phase in one batch (`learn.evaluate`)
         sft_args=SFT_ARGS,
         grpo_args=GRPO_ARGS,
     )

@@ -47,7 +47,7 @@ from trainer.evaluation.backends import make_reference
 from trainer.evaluation.dataset import EvalProblem, from_split
 from trainer.evaluation.generation import SamplingConfig
 from trainer.evaluation.records import ResultRow, RunSummary
-from trainer.evaluation.runner import Run, load_rows, load_summary, run_eval, write_run
+from trainer.evaluation.runner import Run, load_rows, load_summary, run_eval, score_generations, write_run
 from trainer.evaluation.stats import compare_rows
 from trainer.training.model_prep import resolve_dtype
 from trainer.training.progress import QUIET, StepPrinter
@@ -118,7 +118,8 @@ def evaluate(
     s: LearnSettings,
 ) -> dict[str, tuple[RunSummary, list[ResultRow]]]:
     """Greedy evaluation of `model` on the same problems in each prompt style of `problems`, written to
-    `s.eval_dir(name, style)`; one engine for all styles; an evaluation already there is reused."""
+    `s.eval_dir(name, style)`; one engine and one generation call for all styles (each summary's
+    `elapsed_s` includes the whole shared generation); an evaluation already there is reused."""
     results: dict[str, tuple[RunSummary, list[ResultRow]]] = {}
     todo = []
     for style in problems:
@@ -140,20 +141,31 @@ def evaluate(
         from trainer.evaluation.hf_backend import HFBackend
 
         backend = HFBackend(model, sampling, batch_size=s.eval_batch_size, dtype=s.dtype)
+    # Every style's prompts in one generation call, so that a batch can hold both styles (the demo's
+    # 8 + 8 prompts are one transformers batch of 16; vLLM schedules them all at once).
+    prompts = [p for style in todo for p in problems[style]]
+    started = time.monotonic()
+    with bar(f"eval {name} ({' + '.join(todo)} prompts): generating", len(prompts)) as tick:
+        generations = backend.generate(prompts, tick)
+    if len(generations) != len(prompts):
+        raise RuntimeError(f"backend {backend.kind} returned {len(generations)} answers for {len(prompts)}")
+    first = 0
     for style in todo:
-        with bar(f"eval {name} ({style} prompts): generating", len(problems[style])) as tick:
-            run: Run = run_eval(
-                client,
-                backend,
-                problems[style],
-                profile=s.profile,
-                generate_progress=tick,
-                label=name if style == HEADLINE_STYLE else f"{name} ({style})",
-                model=model,
-                source=f"split:{s.eval_split}[:{len(problems[style])}]",
-                sampling=sampling.as_dict(),
-                prompt_style=style,
-            )
+        count = len(problems[style])
+        run: Run = score_generations(
+            client,
+            backend,
+            problems[style],
+            generations[first : first + count],
+            started,
+            profile=s.profile,
+            label=name if style == HEADLINE_STYLE else f"{name} ({style})",
+            model=model,
+            source=f"split:{s.eval_split}[:{count}]",
+            sampling=sampling.as_dict(),
+            prompt_style=style,
+        )
+        first += count
         write_run(run, s.eval_dir(name, style))
         results[style] = run.summary, run.rows
     if hasattr(backend, "close"):

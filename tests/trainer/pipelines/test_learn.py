@@ -178,3 +178,42 @@ def test_learn_command_flags_reach_the_settings(monkeypatch: pytest.MonkeyPatch)
     assert runner.invoke(app, ["learn", "--no_secondary_eval", "--curriculum"]).exit_code == 0
     assert runner.invoke(app, ["learn"]).exit_code == 0
     assert [(s.secondary_eval, s.curriculum) for s in seen] == [(False, True), (True, False)]
+
+
+def test_evaluate_generates_every_prompt_style_in_one_call(
+    live_server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A phase's styles share one generation call (one batch can hold both), and each style's run gets
+    the answers to its own prompts, in order."""
+    from trainer.client.env_client import EnvClient
+    from trainer.evaluation.dataset import from_split
+    from trainer.evaluation.generation import Generation
+    from trainer.pipelines.learn import evaluate
+
+    calls: list[int] = []
+
+    class Echo:  # answers each prompt with the prompt itself
+        kind, dtype = "hf", "float32"
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+        def generate(self, problems: list[Any], progress: Any = None) -> list[Generation]:
+            calls.append(len(problems))
+            return [Generation(p.prompt[-1].content, "stop") for p in problems]
+
+    monkeypatch.setattr("trainer.evaluation.hf_backend.HFBackend", Echo)
+    s = LearnSettings(output_dir=tmp_path, engine="hf")
+    with EnvClient.from_url(live_server.url) as client:
+        problems = {
+            style: from_split(client, "test", 3, prompt_style=style) for style in ("default", "guided")
+        }
+        found = evaluate(client, "sft", "a-model", problems, s)
+    assert calls == [6]
+    for style, asked in problems.items():
+        summary, rows = found[style]
+        assert [r.completion for r in rows] == [p.prompt[-1].content for p in asked]
+        assert [r.problem_id for r in rows] == [p.id for p in asked]
+        assert summary.prompt_style == style and summary.n == 3
+        assert json.loads((s.eval_dir("sft", style) / "summary.json").read_text())["prompt_style"] == style
+    assert found["default"][1][0].completion != found["guided"][1][0].completion
