@@ -83,6 +83,18 @@ class EpisodeStarted(EpisodeState):
     priorities: list[str] = Field(description="Names of the priority events.")
 
 
+CALL_ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+CALL_ID_MAX = 64
+CALL_ID_SCHEMA = {  # `call_id` as a tool argument (the OpenEnv MCP and OpenReward doors' input schemas)
+    "type": "string",
+    "minLength": 1,
+    "maxLength": CALL_ID_MAX,
+    "pattern": CALL_ID_PATTERN,
+    "description": "Optional: names this call, so that a retry with the same call_id and answer gets the "
+    "first attempt's result (a check is not spent twice); the same call_id with another answer is refused.",
+}
+
+
 class AnswerRequest(BaseModel):
     """`POST /v1/episodes/{id}/check` and `/submit`: an answer, written as `/v1/score` reads completions."""
 
@@ -97,8 +109,8 @@ class AnswerRequest(BaseModel):
     call_id: str | None = Field(
         default=None,
         min_length=1,
-        max_length=64,
-        pattern=r"^[A-Za-z0-9_.:-]+$",
+        max_length=CALL_ID_MAX,
+        pattern=CALL_ID_PATTERN,
         description="Names this call, so that a retry with the same `call_id` (the answer lost on the way) "
         "gets the first attempt's answer: a check is not spent twice, a submit finds its own result rather "
         "than an ended episode. Another call with the same id is a 409. `EnvClient` sends one per call.",

@@ -128,6 +128,14 @@ class CallConflict(RuntimeError):
     """A `call_id` seen before with another call (another answer, or check against submit): a 409."""
 
 
+class ConflictingCall(HTTPException):
+    """`CallConflict` as the HTTP 409 it answers, told apart from the other 409s by the tool doors, which
+    report it as bad input rather than as a spent budget."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(409, detail)
+
+
 def new_episode_id() -> str:
     """A fresh episode id: `ep-` and 16 hex digits."""
     return f"ep-{secrets.token_hex(8)}"
@@ -416,8 +424,10 @@ class EpisodeCalls:
         self.checked_id(episode_id)
         try:
             row = await run_in_threadpool(self.episodes.spend_check, episode_id, Call.of(req))
-        except (NoChecksLeft, CallConflict) as e:
+        except NoChecksLeft as e:
             raise HTTPException(409, str(e)) from None
+        except CallConflict as e:
+            raise ConflictingCall(str(e)) from None
         if row is None:
             raise self.gone(episode_id)
         entry = self.entry_of(row)
@@ -438,7 +448,7 @@ class EpisodeCalls:
         try:
             row = await run_in_threadpool(self.episodes.end, episode_id, Call.of(req))
         except CallConflict as e:
-            raise HTTPException(409, str(e)) from None
+            raise ConflictingCall(str(e)) from None
         if row is None:
             raise self.gone(episode_id)
         entry = self.entry_of(row)

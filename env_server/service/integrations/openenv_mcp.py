@@ -37,7 +37,7 @@ from env_server.service.episodes import EpisodeCalls, is_episode_id, new_episode
 from env_server.service.integrations.openenv import ws_error
 from env_server.service.integrations.openreward import describe_check
 from env_server.task.prompts import build_prompt
-from shared_schema.episodes import AnswerRequest, EpisodeStart
+from shared_schema.episodes import CALL_ID_SCHEMA, AnswerRequest, EpisodeStart
 from shared_schema.integrations import OpenEnvHealth
 from shared_schema.openenv_mcp import (
     INTERNAL_ERROR,
@@ -64,7 +64,8 @@ _ANSWER = {
             "<name>…</name><start>HH:MM</start><end>HH:MM</end></event>…</schedule>, events in "
             "chronological order. A draft to check may be the <schedule> block alone; a submitted answer "
             "without the reasoning block loses the format points.",
-        }
+        },
+        "call_id": CALL_ID_SCHEMA,
     },
     "required": ["answer"],
     "additionalProperties": False,
@@ -188,14 +189,16 @@ class ToolSessions:
             raise ToolFailure(INVALID_PARAMS, "'arguments' must be an object")
         if not is_episode_id(sid):
             raise ToolFailure(INVALID_PARAMS, f"Unknown session_id: {clip(sid)}")
-        allowed = set() if name == "get_problem" else {"answer"}
+        allowed = set() if name == "get_problem" else {"answer", "call_id"}
         unknown = sorted(set(arguments) - allowed)
         try:
             if unknown:
                 raise ValueError(f"unknown argument(s) {unknown} for {name}")
             if name == "get_problem":
                 return await run_in_threadpool(self.problem, sid)
-            answer = AnswerRequest.model_validate({"answer": arguments.get("answer")})
+            answer = AnswerRequest.model_validate(
+                {"answer": arguments.get("answer"), "call_id": arguments.get("call_id")}
+            )
         except (ValidationError, ValueError) as e:
             raise ToolFailure(INVALID_PARAMS, f"invalid arguments: {e}") from None
         except HTTPException as e:

@@ -29,9 +29,15 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, HTTPException, Response
 from pydantic import ValidationError
 
-from env_server.service.episodes import EpisodeCalls, is_episode_id, new_episode_id, tool_prompt
+from env_server.service.episodes import (
+    ConflictingCall,
+    EpisodeCalls,
+    is_episode_id,
+    new_episode_id,
+    tool_prompt,
+)
 from env_server.task.prompts import build_prompt
-from shared_schema.episodes import AnswerRequest, CheckResult, EpisodeStart
+from shared_schema.episodes import CALL_ID_SCHEMA, AnswerRequest, CheckResult, EpisodeStart
 from shared_schema.models import Problem
 from shared_schema.openreward import (
     OrsCreate,
@@ -66,7 +72,8 @@ _ANSWER = {
             "description": "The answer as the task asks for it: a reasoning block, then a <schedule> block "
             "with one <event> (name, start, end) per kept event. A draft to check may be the <schedule> "
             "block alone; a submitted answer without the reasoning block loses the format points.",
-        }
+        },
+        "call_id": CALL_ID_SCHEMA,
     },
     "required": ["answer"],
     "additionalProperties": False,
@@ -290,7 +297,8 @@ def openreward_router(calls: EpisodeCalls) -> APIRouter:
     @route("/call", "POST", response_class=EventStream, responses={**_SSE, **_NO_SESSION})
     async def call(req: OrsToolCall, sid: SessionId) -> EventStream:
         """Run a tool in the session; its output (or why it did not run) as server-sent events."""
-        open_session(sid)
+        if req.name != "submit" or req.input.get("call_id") is None:
+            open_session(sid)  # a submit naming itself may retry the one that ended the session: it finds it
         result = await run_tool(sid, req)
         return sse(req.task_id or secrets.token_hex(16), result.model_dump_json())
 
@@ -300,28 +308,34 @@ def openreward_router(calls: EpisodeCalls) -> APIRouter:
                 error=f"{clip(req.name)} is not a valid tool; tools: check_schedule, submit",
                 reason="not_found",
             )
-        unknown = sorted(set(req.input) - {"answer"})
+        unknown = sorted(set(req.input) - {"answer", "call_id"})
         try:
             if unknown:
-                raise ValueError(f"unknown argument(s) {unknown}: the tool takes `answer` only")
-            answer = AnswerRequest.model_validate({"answer": req.input.get("answer")})
+                raise ValueError(f"unknown argument(s) {unknown}: the tool takes `answer` and `call_id`")
+            answer = AnswerRequest.model_validate(
+                {"answer": req.input.get("answer"), "call_id": req.input.get("call_id")}
+            )
         except (ValidationError, ValueError) as e:
             return OrsToolError(
                 error=f"Tool input validation error: {clip(str(e))}", reason="input_validation"
             )
-        if req.name == "check_schedule":
-            try:
+        try:
+            if req.name == "check_schedule":
                 checked = await calls.check(sid, answer)
-            except HTTPException as e:
-                if e.status_code != 409:
-                    raise
-                text = "no checks left: submit your answer with submit(answer)"
-                return OrsToolSuccess(output=OrsToolOutput(blocks=[OrsTextBlock(text=text)]))
-            meta = checked.model_dump(mode="json", exclude_none=True)
-            return OrsToolSuccess(
-                output=OrsToolOutput(blocks=[OrsTextBlock(text=describe_check(checked))], metadata=meta)
+                meta = checked.model_dump(mode="json", exclude_none=True)
+                return OrsToolSuccess(
+                    output=OrsToolOutput(blocks=[OrsTextBlock(text=describe_check(checked))], metadata=meta)
+                )
+            done = await calls.submit(sid, answer)
+        except ConflictingCall as e:  # a call_id reused for another call: the input is at fault
+            return OrsToolError(
+                error=f"Tool input validation error: {clip(str(e.detail))}", reason="input_validation"
             )
-        done = await calls.submit(sid, answer)
+        except HTTPException as e:
+            if e.status_code != 409 or req.name != "check_schedule":
+                raise
+            text = "no checks left: submit your answer with submit(answer)"
+            return OrsToolSuccess(output=OrsToolOutput(blocks=[OrsTextBlock(text=text)]))
         verdict = done.result.verdict.value if done.result.verdict is not None else "error"
         text = f"submitted: {verdict}, reward {done.reward:g}"
         meta = done.model_dump(mode="json", exclude={"result": {"events"}})

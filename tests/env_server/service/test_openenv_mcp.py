@@ -155,6 +155,28 @@ def test_tool_arguments_are_checked(client: TestClient, arguments: dict[str, Any
     assert call(client, sid, "get_problem")["result"]["data"]["remaining_checks"] == 3  # nothing spent
 
 
+def test_a_retried_tool_call_with_its_call_id_is_answered_not_redone(client: TestClient) -> None:
+    """`call_id` (contract section 6, Retries) through the MCP door: the retry of a check is not spent
+    twice, the retry of a submit finds its result, and a call_id reused for another answer is a 409."""
+    schema = rpc(client, "tools/list")["result"]["tools"][1]["inputSchema"]
+    assert schema["properties"]["call_id"]["maxLength"] == 64 and schema["required"] == ["answer"]
+    sid = rpc(client, "openenv/session/create", checks=2)["result"]["session_id"]
+    first = call(client, sid, "check_schedule", answer=EMPTY, call_id="check-1")["result"]
+    again = call(client, sid, "check_schedule", answer=EMPTY, call_id="check-1")["result"]
+    assert first["data"]["remaining_checks"] == again["data"]["remaining_checks"] == 1
+    assert again["content"] == first["content"]
+    clash = call(client, sid, "check_schedule", answer="<schedule> </schedule>", call_id="check-1")["error"]
+    assert (
+        clash["code"] == SERVER_ERROR and clash["data"] == {"status": 409} and "call_id" in clash["message"]
+    )
+    malformed = call(client, sid, "check_schedule", answer=EMPTY, call_id="not an id")["error"]
+    assert malformed["code"] == INVALID_PARAMS and "call_id" in malformed["message"]
+    assert call(client, sid, "get_problem")["result"]["data"]["remaining_checks"] == 1
+    done = call(client, sid, "submit", answer=EMPTY, call_id="submit-1")["result"]["data"]
+    retried = call(client, sid, "submit", answer=EMPTY, call_id="submit-1")["result"]["data"]
+    assert retried == done and done["checks_used"] == 1
+
+
 def test_an_invalid_json_rpc_body_is_a_422(client: TestClient) -> None:
     assert client.post(MCP, json={"jsonrpc": "1.0", "method": "tools/list"}).status_code == 422
     assert client.post(MCP, json={"params": {}}).status_code == 422

@@ -150,3 +150,41 @@ def test_grpo_trainer_runs_with_the_openreward_spec(
     assert open_sids
     for sid in open_sids:  # each an episode of the service (unsubmitted by a random model)
         assert httpx.get(f"{ors_url}/v1/episodes/{sid}").json()["problem_id"].startswith("train-")
+
+
+def test_a_retried_tool_call_with_its_call_id_is_answered_not_redone(ors_url: str) -> None:
+    """`call_id` (contract section 6, Retries) through the ORS door: the retry of a check is not spent
+    twice, the retry of a submit finds its result, and a call_id reused for another answer is bad input."""
+    from openreward import OpenReward
+    from openreward.api.errors import ToolCallError
+
+    empty = {"answer": "<schedule></schedule>"}
+    client = OpenReward(base_url=ors_url)
+    try:
+        env = client.environments.get("scheduling")
+        schema = {t.name: t for t in env.list_tools()}["check_schedule"].input_schema
+        assert schema is not None and schema["properties"]["call_id"]["maxLength"] == 64
+        with env.session(split="train", index=2) as session:
+            first = session.call_tool("check_schedule", {**empty, "call_id": "check-1"})
+            again = session.call_tool("check_schedule", {**empty, "call_id": "check-1"})
+            assert first.metadata is not None and again.metadata is not None
+            assert first.metadata["remaining_checks"] == again.metadata["remaining_checks"] == 2
+            assert again.blocks[0].text == first.blocks[0].text
+            with pytest.raises(ToolCallError) as clash:
+                session.call_tool(
+                    "check_schedule", {"answer": "<schedule> </schedule>", "call_id": "check-1"}
+                )
+            assert clash.value.reason == "input_validation"
+            with pytest.raises(ToolCallError) as malformed:
+                session.call_tool("check_schedule", {**empty, "call_id": "not an id"})
+            assert malformed.value.reason == "input_validation"
+            assert httpx.get(f"{ors_url}/v1/episodes/{session.sid}").json()["checks_used"] == 1
+            done = session.call_tool("submit", {**empty, "call_id": "submit-1"})
+            retried = session.call_tool("submit", {**empty, "call_id": "submit-1"})
+            assert done.finished and retried.finished and retried.reward == done.reward
+            assert retried.metadata == done.metadata
+        nowhere = {"X-Session-ID": "ep-0000000000000000"}
+        lost = {"name": "submit", "input": {**empty, "call_id": "submit-2"}}
+        assert httpx.post(f"{ors_url}/call", json=lost, headers=nowhere).status_code == 404
+    finally:
+        client.environments.close()
