@@ -313,6 +313,15 @@ def tool_note(checks: int) -> str:
     return TOOL_INSTRUCTIONS.format(checks=checks, s="" if checks == 1 else "s")
 
 
+def tool_answer(arguments: dict[str, Any]) -> AnswerRequest:
+    """A `check_schedule` or `submit` tool call's arguments (`answer`, optionally `call_id`) as the
+    request `/v1/episodes` takes, for the tool doors; ValueError or ValidationError when they are not."""
+    unknown = sorted(set(arguments) - {"answer", "call_id"})
+    if unknown:
+        raise ValueError(f"unknown argument(s) {unknown}: the tool takes `answer` and, optionally, `call_id`")
+    return AnswerRequest.model_validate({key: arguments.get(key) for key in ("answer", "call_id")})
+
+
 def tool_prompt(prompt: list[ChatMessage], checks: int) -> list[ChatMessage]:
     """The problem's prompt with the tool instructions appended to its system message."""
     system, *rest = prompt

@@ -106,6 +106,18 @@ def _finish(
     return Run(scored, summary)
 
 
+def generate(
+    backend: Backend, problems: Sequence[EvalProblem], progress: Progress | None = None
+) -> list[Generation]:
+    """One completion per problem from `backend`, in order; a RuntimeError when it returns another count."""
+    generations: list[Generation] = backend.generate(problems, progress)
+    if len(generations) != len(problems):
+        raise RuntimeError(
+            f"backend {backend.kind} returned {len(generations)} completions for {len(problems)}"
+        )
+    return generations
+
+
 def run_eval(
     client: EnvClient,
     backend: Backend,
@@ -119,11 +131,7 @@ def run_eval(
     """Generate one completion per problem, score them all, summarise. `meta` goes into the summary
     (label, model, source, sampling, reference)."""
     started = time.monotonic()
-    generations: list[Generation] = backend.generate(problems, generate_progress)
-    if len(generations) != len(problems):
-        raise RuntimeError(
-            f"backend {backend.kind} returned {len(generations)} completions for {len(problems)}"
-        )
+    generations = generate(backend, problems, generate_progress)
     return score_generations(
         client,
         backend,

@@ -47,7 +47,15 @@ from trainer.evaluation.backends import make_reference
 from trainer.evaluation.dataset import EvalProblem, from_split
 from trainer.evaluation.generation import SamplingConfig
 from trainer.evaluation.records import ResultRow, RunSummary
-from trainer.evaluation.runner import Run, load_rows, load_summary, run_eval, score_generations, write_run
+from trainer.evaluation.runner import (
+    Run,
+    generate,
+    load_rows,
+    load_summary,
+    run_eval,
+    score_generations,
+    write_run,
+)
 from trainer.evaluation.stats import compare_rows
 from trainer.training.model_prep import resolve_dtype
 from trainer.training.progress import QUIET, StepPrinter
@@ -146,9 +154,7 @@ def evaluate(
     prompts = [p for style in todo for p in problems[style]]
     started = time.monotonic()
     with bar(f"eval {name} ({' + '.join(todo)} prompts): generating", len(prompts)) as tick:
-        generations = backend.generate(prompts, tick)
-    if len(generations) != len(prompts):
-        raise RuntimeError(f"backend {backend.kind} returned {len(generations)} answers for {len(prompts)}")
+        generations = generate(backend, prompts, tick)
     first = 0
     for style in todo:
         count = len(problems[style])

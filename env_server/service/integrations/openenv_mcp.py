@@ -33,11 +33,11 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from env_server.service.episodes import EpisodeCalls, is_episode_id, new_episode_id, tool_prompt
+from env_server.service.episodes import EpisodeCalls, is_episode_id, new_episode_id, tool_answer, tool_prompt
 from env_server.service.integrations.openenv import ws_error
 from env_server.service.integrations.openreward import describe_check
 from env_server.task.prompts import build_prompt
-from shared_schema.episodes import CALL_ID_SCHEMA, AnswerRequest, EpisodeStart
+from shared_schema.episodes import CALL_ID_SCHEMA, EpisodeStart
 from shared_schema.integrations import OpenEnvHealth
 from shared_schema.openenv_mcp import (
     INTERNAL_ERROR,
@@ -189,16 +189,12 @@ class ToolSessions:
             raise ToolFailure(INVALID_PARAMS, "'arguments' must be an object")
         if not is_episode_id(sid):
             raise ToolFailure(INVALID_PARAMS, f"Unknown session_id: {clip(sid)}")
-        allowed = set() if name == "get_problem" else {"answer", "call_id"}
-        unknown = sorted(set(arguments) - allowed)
         try:
-            if unknown:
-                raise ValueError(f"unknown argument(s) {unknown} for {name}")
             if name == "get_problem":
+                if arguments:
+                    raise ValueError(f"unknown argument(s) {sorted(arguments)}: get_problem takes none")
                 return await run_in_threadpool(self.problem, sid)
-            answer = AnswerRequest.model_validate(
-                {"answer": arguments.get("answer"), "call_id": arguments.get("call_id")}
-            )
+            answer = tool_answer(arguments)
         except (ValidationError, ValueError) as e:
             raise ToolFailure(INVALID_PARAMS, f"invalid arguments: {e}") from None
         except HTTPException as e:

@@ -34,10 +34,11 @@ from env_server.service.episodes import (
     EpisodeCalls,
     is_episode_id,
     new_episode_id,
+    tool_answer,
     tool_prompt,
 )
 from env_server.task.prompts import build_prompt
-from shared_schema.episodes import CALL_ID_SCHEMA, AnswerRequest, CheckResult, EpisodeStart
+from shared_schema.episodes import CALL_ID_SCHEMA, CheckResult, EpisodeStart
 from shared_schema.models import Problem
 from shared_schema.openreward import (
     OrsCreate,
@@ -308,13 +309,8 @@ def openreward_router(calls: EpisodeCalls) -> APIRouter:
                 error=f"{clip(req.name)} is not a valid tool; tools: check_schedule, submit",
                 reason="not_found",
             )
-        unknown = sorted(set(req.input) - {"answer", "call_id"})
         try:
-            if unknown:
-                raise ValueError(f"unknown argument(s) {unknown}: the tool takes `answer` and `call_id`")
-            answer = AnswerRequest.model_validate(
-                {"answer": req.input.get("answer"), "call_id": req.input.get("call_id")}
-            )
+            answer = tool_answer(req.input)
         except (ValidationError, ValueError) as e:
             return OrsToolError(
                 error=f"Tool input validation error: {clip(str(e))}", reason="input_validation"

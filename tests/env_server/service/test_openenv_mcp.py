@@ -156,7 +156,7 @@ def test_tool_arguments_are_checked(client: TestClient, arguments: dict[str, Any
 
 
 def test_a_retried_tool_call_with_its_call_id_is_answered_not_redone(client: TestClient) -> None:
-    """`call_id` (contract section 6, Retries) through the MCP door: the retry of a check is not spent
+    """`call_id` (contract section 8, Retries) through the MCP door: the retry of a check is not spent
     twice, the retry of a submit finds its result, and a call_id reused for another answer is a 409."""
     schema = rpc(client, "tools/list")["result"]["tools"][1]["inputSchema"]
     assert schema["properties"]["call_id"]["maxLength"] == 64 and schema["required"] == ["answer"]

@@ -153,7 +153,7 @@ def test_grpo_trainer_runs_with_the_openreward_spec(
 
 
 def test_a_retried_tool_call_with_its_call_id_is_answered_not_redone(ors_url: str) -> None:
-    """`call_id` (contract section 6, Retries) through the ORS door: the retry of a check is not spent
+    """`call_id` (contract section 8, Retries) through the ORS door: the retry of a check is not spent
     twice, the retry of a submit finds its result, and a call_id reused for another answer is bad input."""
     from openreward import OpenReward
     from openreward.api.errors import ToolCallError
