@@ -23,6 +23,7 @@ from env_server.task.generator import PRESETS, generate_split
 from env_server.task.problems import solve
 from shared_schema import PROMPT_STYLES, Problem, ProblemSpec, PromptStyle
 from shared_schema.answer import format_schedule
+from shared_schema.models import TRACE_STYLES, TraceStyle
 
 app = typer.Typer(help="Scheduling reward environment: service and offline tools.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -159,13 +160,18 @@ def sft_data(
     prompt_style: Annotated[
         str, typer.Option("--prompt-style", help=f"Prompt style: {', '.join(PROMPT_STYLES)}")
     ] = "default",
+    trace_style: Annotated[
+        str, typer.Option("--trace-style", help=f"Trace style: {', '.join(TRACE_STYLES)}")
+    ] = "sorted",
 ) -> None:
     """Write traced optimal answers for cold-start SFT (TRL conversational `prompt` + `completion`)."""
     if prompt_style not in PROMPT_STYLES:
         raise typer.BadParameter(f"unknown prompt style {prompt_style!r}; choose from {PROMPT_STYLES}")
+    if trace_style not in TRACE_STYLES:
+        raise typer.BadParameter(f"unknown trace style {trace_style!r}; choose from {TRACE_STYLES}")
     style = cast(PromptStyle, prompt_style)
     problems = _generate(split, size, seed, difficulty)
-    save_sft(problems, out, style)
+    save_sft(problems, out, style, cast(TraceStyle, trace_style))
     console.print(f"wrote {len(problems)} traced {split} answers ({prompt_style} prompts) to {out}")
 
 

@@ -172,6 +172,10 @@ priority), for small models that cannot yet sort times or subtract them; which e
 the model's to work out."""
 
 PROMPT_STYLES: tuple[str, ...] = ("default", "compact", "guided")
+# How a traced answer's `<think>` block lists the events before choosing: by start time, or by a scan of
+# the day's hours (for prompts that list them unsorted; env_server/task/traces.py).
+TraceStyle = Literal["sorted", "by_hour"]
+TRACE_STYLES: tuple[str, ...] = ("sorted", "by_hour")
 
 
 class ChatMessage(BaseModel):
@@ -328,6 +332,11 @@ class SolveRequest(_Request):
         description="Write the optimal `completion` with a step-by-step `<think>` trace (events by "
         "start time with their values, each group of overlapping events and which it keeps, the total), "
         "for cold-start fine-tuning. Default: a one-line reasoning block.",
+    )
+    trace_style: TraceStyle = Field(
+        default="sorted",
+        description="With `trace`: `sorted` lists the events by start time; `by_hour` scans the hours of "
+        "the day, each followed by the events starting in it (for prompts that list them unsorted).",
     )
 
 

@@ -203,7 +203,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 optimal_score=value,
                 schedule=schedule,
                 completion=(
-                    traced_completion(req.problem, (value, schedule))
+                    traced_completion(req.problem, (value, schedule), req.trace_style)
                     if req.trace
                     else gold_completion(req.problem, (value, schedule))
                 ),

@@ -18,6 +18,7 @@ from env_server.task.problems import with_optimum
 from env_server.task.prompts import build_prompt
 from env_server.task.traces import traced_completion
 from shared_schema import Event, Problem, ProblemSpec, PromptStyle
+from shared_schema.models import TraceStyle
 
 
 @dataclass(frozen=True)
@@ -105,16 +106,22 @@ def save_problems(problems: Iterable[Problem], path: str | Path) -> Path:
     return write_rows([problem_to_row(p) for p in problems], path)
 
 
-def sft_row(p: Problem, style: PromptStyle = "default") -> dict[str, Any]:
+def sft_row(p: Problem, style: PromptStyle = "default", trace_style: TraceStyle = "sorted") -> dict[str, Any]:
     """One cold-start example in TRL's conversational prompt-completion format: the prompt exactly as
-    `/v1/problems?prompt_style=…` serves it, and the traced optimal answer as the assistant's turn."""
+    `/v1/problems?prompt_style=…` serves it, and the traced optimal answer (in `trace_style`) as the
+    assistant's turn."""
     return {
         "id": p.id,
         "prompt": [m.model_dump() for m in build_prompt(p, style)],
-        "completion": [{"role": "assistant", "content": traced_completion(p)}],
+        "completion": [{"role": "assistant", "content": traced_completion(p, style=trace_style)}],
     }
 
 
-def save_sft(problems: Iterable[Problem], path: str | Path, style: PromptStyle = "default") -> Path:
+def save_sft(
+    problems: Iterable[Problem],
+    path: str | Path,
+    style: PromptStyle = "default",
+    trace_style: TraceStyle = "sorted",
+) -> Path:
     """Write traced answers as an SFT file (format from the suffix), ready for TRL's `SFTTrainer`."""
-    return write_rows([sft_row(p, style) for p in problems], path)
+    return write_rows([sft_row(p, style, trace_style) for p in problems], path)

@@ -19,6 +19,13 @@ schedules (the cold start before GRPO). The trace is short, plain and the same s
    keeps and drops, with their values;
 3. the number of events kept and the optimal total.
 
+The `by_hour` trace style (`TraceStyle`) writes step 1 as a scan of the day's hours instead, for
+prompts that list the events unsorted (the published one): one `HHh:` line for every hour from 00 to
+23 (further only when an event starts past midnight), followed by the events that start in it (the same
+`- NAME HH:MM-HH:MM: value` lines, by start time), or `HHh -` when none does. Sorting becomes a sequence
+of lookups (which events start with `08:`?), which a small model may learn more easily than comparing
+every start time with every other; steps 2 and 3 are the same.
+
 The choices are the exact solver's (`problems.solve`), so the traced answer is always optimal and earns
 the maximum under every profile. Deterministic: the same problem gives the same text.
 """
@@ -26,9 +33,12 @@ the maximum under every profile. Deterministic: the same problem gives the same 
 from __future__ import annotations
 
 from env_server.task.problems import PRIORITY_WEIGHT, solve
-from env_server.task.prompts import by_start_time, valued_event_lines
+from env_server.task.prompts import by_start_time, value_text, valued_event_lines
 from shared_schema import Event, ProblemSpec
 from shared_schema.answer import format_schedule
+from shared_schema.models import TRACE_STYLES, TraceStyle
+
+__all__ = ["TRACE_STYLES", "TraceStyle", "hour_scan_lines", "overlap_groups", "traced_completion"]
 
 
 def _names(events: list[Event]) -> str:
@@ -59,17 +69,40 @@ def overlap_groups(events: list[Event]) -> list[list[Event]]:
     return groups
 
 
-def traced_completion(spec: ProblemSpec, solution: tuple[int, list[Event]] | None = None) -> str:
+def hour_scan_lines(spec: ProblemSpec) -> list[str]:
+    """The `by_hour` trace's first step: `HHh:` for every hour of the day (00-23, or to the latest
+    start when one is past midnight), each followed by the
+    valued lines of the events starting in it (by start time), or `HHh -` when none does."""
+    prio = set(spec.priorities)
+    lines = []
+    ordered = by_start_time(list(spec.events))
+    last = max([23, *(e.start_min // 60 for e in ordered)])  # past midnight only when an event starts there
+    for hour in range(last + 1):
+        starting = [e for e in ordered if e.start_min // 60 == hour]
+        lines.append(f"{hour:02d}h:" if starting else f"{hour:02d}h -")
+        lines += [f"- {e.name} {e.start}-{e.end}: {value_text(e, e.name in prio)}" for e in starting]
+    return lines
+
+
+def traced_completion(
+    spec: ProblemSpec, solution: tuple[int, list[Event]] | None = None, style: TraceStyle = "sorted"
+) -> str:
     """The optimal answer with a step-by-step `<think>` block (see the module docstring).
 
     Pass `solution` (the result of `solve(spec)`) when it is already at hand, to solve only once.
+    `style`: `sorted` lists the events by start time, `by_hour` scans the hours of the day.
     """
+    if style not in TRACE_STYLES:
+        raise ValueError(f"unknown trace style {style!r}; choose from {TRACE_STYLES}")
     total, schedule = solution if solution is not None else solve(spec)
     prio = set(spec.priorities)
     value = {e.name: (PRIORITY_WEIGHT if e.name in prio else 1) * e.duration for e in spec.events}
     kept = {e.name for e in schedule}
 
-    lines = ["By start time:", *valued_event_lines(spec)]
+    if style == "by_hour":
+        lines = ["By start hour:", *hour_scan_lines(spec)]
+    else:
+        lines = ["By start time:", *valued_event_lines(spec)]
     groups = overlap_groups(list(spec.events))
     if not groups:
         lines.append("No two events overlap: keep them all.")

@@ -51,6 +51,7 @@ from shared_schema.curriculum import (
     ReportRequest,
 )
 from shared_schema.episodes import CheckResult, EpisodeStart, EpisodeStarted, EpisodeState, SubmitResult
+from shared_schema.models import TraceStyle
 from trainer.client.rewards import RewardResponse, decode_rewards
 from trainer.client.transport import RoundRobinTransport, split_urls
 
@@ -330,10 +331,13 @@ class EnvClient:
             self._request("GET", f"/v1/problems/{quote(problem_id, safe='')}").content
         )
 
-    def solve(self, problem: ProblemSpec, trace: bool = False) -> SolveResponse:
-        """The optimum; `trace=True` writes its `completion` with the step-by-step reasoning trace."""
+    def solve(
+        self, problem: ProblemSpec, trace: bool = False, trace_style: TraceStyle = "sorted"
+    ) -> SolveResponse:
+        """The optimum; `trace=True` writes its `completion` with the step-by-step reasoning trace
+        (`trace_style`: `sorted` or `by_hour`, contract section 2)."""
         spec = ProblemSpec(events=problem.events, priorities=problem.priorities)
-        body = SolveRequest(problem=spec, trace=trace).model_dump(mode="json")
+        body = SolveRequest(problem=spec, trace=trace, trace_style=trace_style).model_dump(mode="json")
         return SolveResponse.model_validate_json(self._request("POST", "/v1/solve", json=body).content)
 
     def score(

@@ -20,8 +20,9 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from shared_schema.models import TRACE_STYLES, TraceStyle
 from trainer.client.env_card import write_card
 from trainer.client.env_client import EnvClient, EnvUnavailableError
 from trainer.training.distributed import exit_if_distributed
@@ -46,6 +47,13 @@ class EnvSFTArguments:
     )
     prompt_style: str = field(
         default="default", metadata={"help": "Prompt style the service writes (default, compact, guided)."}
+    )
+    trace_style: str = field(
+        default="sorted",
+        metadata={
+            "help": "How the traced answers list the events first: sorted (by start time) or by_hour "
+            "(a scan of the day's hours, for prompts that list them unsorted)."
+        },
     )
     tool_share: float = field(
         default=0.0,
@@ -73,6 +81,7 @@ def build_sft_dataset(
     tool_share: float = 0.0,
     tool_checks: int = 2,
     env_url: str | None = None,
+    trace_style: str = "sorted",
 ) -> Any:
     """Rows `prompt` (the served chat messages), `completion` (the traced optimal answer) and `problem_id`.
     With `tool_share` > 0, that share of the problems are tool episodes against the service at `env_url`
@@ -89,11 +98,25 @@ def build_sft_dataset(
 
         if env_url is None:
             raise ValueError("tool episodes need the service's env_url")
-        return Dataset.from_list(mixed_rows(client, problems, tool_share, tool_checks, prompt_style, env_url))
+        rows = mixed_rows(
+            client,
+            problems,
+            tool_share,
+            tool_checks,
+            prompt_style,
+            env_url,
+            trace_style=cast(TraceStyle, trace_style),
+        )
+        return Dataset.from_list(rows)
     rows = [
         {
             "prompt": [m.model_dump() for m in p.prompt],
-            "completion": [{"role": "assistant", "content": client.solve(p, trace=True).completion}],
+            "completion": [
+                {
+                    "role": "assistant",
+                    "content": client.solve(p, True, cast(TraceStyle, trace_style)).completion,
+                }
+            ],
             "problem_id": p.id,
         }
         for p in problems
@@ -116,6 +139,8 @@ def run_sft(
     from trl.trainer.sft_trainer import SFTTrainer
     from trl.trainer.utils import get_peft_config
 
+    if script_args.trace_style not in TRACE_STYLES:
+        raise ValueError(f"trace_style must be one of {TRACE_STYLES}, got {script_args.trace_style!r}")
     if not 0.0 <= script_args.tool_share <= 1.0:
         raise ValueError(f"tool_share must be between 0 and 1, got {script_args.tool_share}")
     with EnvClient.from_url(script_args.env_url, timeout=script_args.env_timeout) as client:
@@ -130,6 +155,7 @@ def run_sft(
             script_args.tool_share,
             script_args.tool_checks,
             script_args.env_url,
+            script_args.trace_style,
         )
     log.info(
         "%d traced answers (%s prompts) from %s", len(dataset), script_args.prompt_style, script_args.env_url
@@ -173,6 +199,7 @@ def run_sft(
             reward_version=health.reward_version,
             problems=f"{script_args.split}[{script_args.dataset_offset}:"
             f"{script_args.dataset_offset + len(dataset)}]",
+            trace_style=script_args.trace_style,
             tool_share=script_args.tool_share,
             tool_checks=script_args.tool_checks if script_args.tool_share > 0 else None,
         )

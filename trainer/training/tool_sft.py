@@ -28,6 +28,7 @@ import re
 from typing import Any
 
 from shared_schema import ProblemWithPrompt
+from shared_schema.models import TraceStyle
 from trainer.client.env_client import EnvClient
 from trainer.client.tool_env import tool_schemas, training_environment
 
@@ -112,6 +113,7 @@ def mixed_rows(
     prompt_style: str,
     env_url: str,
     api_key: str | None = None,
+    trace_style: TraceStyle = "sorted",
 ) -> list[dict[str, Any]]:
     """Rows for `SFTTrainer`: every problem once, a share `tool_share` of them (spread evenly: problem i is
     a transcript when ⌊(i+1)·share⌋ > ⌊i·share⌋) as tool transcripts, alternately with a clean and a
@@ -119,7 +121,7 @@ def mixed_rows(
     env = training_environment(env_url, checks, prompt_style, api_key=api_key)()
     rows, transcripts = [], 0
     for i, problem in enumerate(problems):
-        traced = client.solve(problem, trace=True).completion
+        traced = client.solve(problem, True, trace_style).completion
         if int((i + 1) * tool_share) > int(i * tool_share):
             rows.append(tool_transcript(env, problem, traced, mend=transcripts % 2 == 1))
             transcripts += 1

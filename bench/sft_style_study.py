@@ -1,0 +1,129 @@
+"""The SFT prompt-style study (issue 26; the method and the rule are in docs/sft-style-study.md): does
+the cold start learn the published prompt better from traced answers to published prompts than from
+`guided` ones?
+
+Each arm is `make learn`'s SFT phase (trainer/configs/smollm2-135m-sft-cpu.yaml: 320 traced answers of
+`train[0:320]`, one epoch, batch 4, LoRA, the same seed and learning rate) with only the prompt style
+and the trace style changed (`--arms NAME=PROMPT_STYLE:TRACE_STYLE`). An arm already trained elsewhere
+is reused with `--reuse NAME=DIR` (e.g. `guided=runs/learn/sft`, which `make learn` trained with
+`guided` prompts and `sorted` traces); the first arm named is the one the others are compared with.
+Every arm is then evaluated greedily on `train[1900:2000]` (no phase saw them; never the test split)
+with the published prompt (`default` style, the headline) and with `guided` prompts, and compared per
+problem with the first arm (95 % paired bootstrap): the mean score ratio (invalid answers count 0), the
+valid share and the `overlap` share.
+Nothing is asserted: it prints the figures and writes `study.json`.
+
+    .venv/bin/python bench/sft_style_study.py --reuse guided=runs/learn/sft \\
+        --arms by_hour=default:by_hour sorted=default:sorted --output_dir runs/sft-style-study
+    .venv/bin/python bench/sft_style_study.py --arms a=default:by_hour b=guided:sorted --output_dir /tmp/ss \\
+        --engine hf --val_size 2 --sft_args "--dataset_size 4"                        # smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.reward_study import METRICS, means, per_problem  # noqa: E402
+
+STYLES = ("default", "guided")
+
+
+def main() -> None:
+    cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cli.add_argument("--arms", nargs="+", default=[], help="NAME=PROMPT_STYLE:TRACE_STYLE arms to train.")
+    cli.add_argument("--reuse", nargs="*", default=[], help="NAME=DIR: an arm already trained.")
+    cli.add_argument("--output_dir", type=Path, default=Path("runs/sft-style-study"))
+    cli.add_argument("--val_offset", type=int, default=1900)
+    cli.add_argument("--val_size", type=int, default=100)
+    cli.add_argument("--engine", default="auto")
+    cli.add_argument("--sft_args", default="", help="Extra SFT flags for every trained arm.")
+    opts = cli.parse_args()
+
+    from trainer.client.env_client import EnvClient
+    from trainer.client.local_service import local_service
+    from trainer.evaluation.dataset import from_split
+    from trainer.evaluation.stats import paired_bootstrap
+    from trainer.pipelines.learn import LearnSettings, choose_engine, evaluate, sft_phase
+    from trainer.training.model_prep import resolve_dtype
+
+    out = opts.output_dir
+    out.mkdir(parents=True, exist_ok=True)
+    engine, why = choose_engine(opts.engine, False)
+    print(f"generation: {engine} ({why})", flush=True)
+    arms: dict[str, Path] = {k: Path(v) for k, v in (item.split("=", 1) for item in opts.reuse)}
+    base = LearnSettings(
+        output_dir=out, engine=engine, dtype=resolve_dtype("auto", "cpu"), secondary_eval=False
+    )
+    sft_args = tuple(shlex.split(opts.sft_args))
+    timings: dict[str, float] = {}
+    with local_service(train_size=2000, test_size=16) as url, EnvClient.from_url(url) as client:
+        client.wait_until_healthy(timeout=120)
+        for arm in opts.arms:
+            name, _, spec = arm.partition("=")
+            style, _, trace = spec.partition(":")
+            started = time.monotonic()
+            settings = replace(
+                base,
+                output_dir=out / name,
+                prompt_style=style,
+                sft_args=("--trace_style", trace or "sorted", *sft_args),
+            )
+            arms[name] = sft_phase(url, settings)
+            timings[f"sft_{name}"] = round(time.monotonic() - started, 1)
+        problems = {
+            style: from_split(client, "train", opts.val_size, prompt_style=style, offset=opts.val_offset)
+            for style in STYLES
+        }
+        rows: dict[str, dict[str, list[Any]]] = {style: {} for style in STYLES}
+        for name, model in arms.items():
+            started = time.monotonic()
+            found = evaluate(client, name, str(model), problems, replace(base, output_dir=out / "eval"))
+            timings[f"eval_{name}"] = round(time.monotonic() - started, 1)
+            for style in STYLES:
+                rows[style][name] = found[style][1]
+    table = {style: {n: means(r) for n, r in by.items()} for style, by in rows.items()}
+    first, *others = list(arms)
+    comparisons = {}
+    for style in STYLES:
+        for name in others:
+            for m in METRICS:
+                d = paired_bootstrap(per_problem(rows[style][first], m), per_problem(rows[style][name], m), m)
+                comparisons[f"{style}/{name}_vs_{first}/{m}"] = d.as_dict()
+                print(f"[{style} prompts] {name} vs {first}: {d.text()}", flush=True)
+    for style in STYLES:
+        for name, figures in table[style].items():
+            print(f"[{style} prompts] {name}: " + ", ".join(f"{m} {v:.3f}" for m, v in figures.items()))
+    verdicts = {style: {name: _verdicts(r) for name, r in by.items()} for style, by in rows.items()}
+    study = {
+        "arms": {k: str(v) for k, v in arms.items()},
+        "arm_specs": opts.arms,
+        "validation": f"train[{opts.val_offset}:{opts.val_offset + opts.val_size}]",
+        "engine": engine,
+        "table": table,
+        "verdicts": verdicts,
+        "comparisons": comparisons,
+        "timings_s": timings,
+    }
+    (out / "study.json").write_text(json.dumps(study, indent=2) + "\n")
+    print(f"wrote {out / 'study.json'}", flush=True)
+
+
+def _verdicts(rows: list[Any]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.verdict] = counts.get(r.verdict, 0) + 1
+    return counts
+
+
+if __name__ == "__main__":
+    main()
