@@ -64,3 +64,9 @@ def test_sft_data_writes_conversational_traced_answers(tmp_path: Path) -> None:
         assert answer["role"] == "assistant" and answer["content"].startswith("<think>By start time:")
     r = runner.invoke(app, ["sft-data", str(out), "--prompt-style", "terse"])
     assert r.exit_code != 0 and "unknown prompt style" in r.output
+    r = runner.invoke(app, ["sft-data", str(out), "--size", "2", "--trace-style", "by_hour"])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert all(row["completion"][0]["content"].startswith("<think>By start hour:\n00h") for row in rows)
+    r = runner.invoke(app, ["sft-data", str(out), "--trace-style", "shuffled"])
+    assert r.exit_code != 0 and "unknown trace style" in r.output

@@ -184,3 +184,16 @@ def test_prompt_styles_and_traced_answers(client: TestClient) -> None:
         "/v1/score", json={"items": [{"problem_id": "test-000001", "completion": traced["completion"]}]}
     ).json()["results"][0]
     assert scored["reward"] == 100.0 and scored["verdict"] == "valid"
+    by_hour = client.post(
+        "/v1/solve", json={"problem": problem, "trace": True, "trace_style": "by_hour"}
+    ).json()
+    assert (
+        by_hour["completion"].startswith("<think>By start hour:\n00h")
+        and by_hour["schedule"] == brief["schedule"]
+    )
+    scored = client.post(
+        "/v1/score", json={"items": [{"problem_id": "test-000001", "completion": by_hour["completion"]}]}
+    ).json()["results"][0]
+    assert scored["reward"] == 100.0 and scored["verdict"] == "valid"
+    bad = client.post("/v1/solve", json={"problem": problem, "trace": True, "trace_style": "shuffled"})
+    assert bad.status_code == 422 and "trace_style" in bad.text

@@ -14,7 +14,13 @@ from env_server.scoring.profiles import PROFILES, score_completion
 from env_server.task.generator import PRESETS, generate_problem
 from env_server.task.problems import solve
 from env_server.task.prompts import SYSTEM_PROMPTS, build_prompt
-from env_server.task.traces import overlap_groups, traced_completion
+from env_server.task.traces import (
+    TRACE_STYLES,
+    TraceStyle,
+    hour_scan_lines,
+    overlap_groups,
+    traced_completion,
+)
 from shared_schema import Event, ProblemSpec, from_minutes
 
 SPEC = ProblemSpec(
@@ -45,9 +51,43 @@ def test_trace_text_is_pinned() -> None:
     )
 
 
-def _check(spec: ProblemSpec) -> None:
-    text = traced_completion(spec)
-    assert text == traced_completion(spec)  # deterministic
+def test_by_hour_trace_text_is_pinned() -> None:
+    """The `by_hour` trace scans every hour of the day; the rest is the `sorted` trace word for word."""
+    text = traced_completion(SPEC, style="by_hour")
+    empty = lambda hours: [f"{h:02d}h -" for h in hours]  # noqa: E731
+    assert text.splitlines()[:29] == [
+        "<think>By start hour:",
+        *empty(range(8)),
+        "08h:",
+        "- Gym 08:00-09:00: 60",
+        "- Team sync 08:30-09:15: priority, 2 x 45 = 90",
+        "09h:",
+        "- Standup 09:15-09:30: 15",
+        *empty(range(10, 12)),
+        "12h:",
+        "- Lunch 12:00-13:00: 60",
+        *empty(range(13, 24)),
+    ]
+    assert text.split("\n", 29)[29] == traced_completion(SPEC).split("\n", 5)[5]
+
+
+def test_by_hour_scan_goes_past_midnight_only_when_an_event_starts_there() -> None:
+    late = ProblemSpec(
+        events=[*SPEC.events, Event(name="Night shift", start="25:10", end="26:00")], priorities=[]
+    )
+    lines = hour_scan_lines(late)
+    assert lines[-2:] == ["25h:", "- Night shift 25:10-26:00: 50"] and "24h -" in lines
+    assert hour_scan_lines(SPEC)[-1] == "23h -"
+
+
+def test_unknown_trace_style_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown trace style"):
+        traced_completion(SPEC, style="shuffled")  # type: ignore[arg-type]
+
+
+def _check(spec: ProblemSpec, style: TraceStyle = "sorted") -> None:
+    text = traced_completion(spec, style=style)
+    assert text == traced_completion(spec, style=style)  # deterministic
     index = index_problem(spec)
     r = score_completion(text, index, PROFILES["default"])
     assert r.reward == 100.0 and r.score_ratio == 1.0, (spec, r)
@@ -69,18 +109,28 @@ def _check(spec: ProblemSpec) -> None:
         )
         assert all(name in line.split("keep ", 1)[1] for name in kept)
     assert think.endswith(f"Keep {len(schedule)} events, total {total}.")
+    if style == "by_hour":  # each event right under the line of the hour it starts in
+        hour = None
+        for line in think.splitlines()[1:]:
+            if re.fullmatch(r"\d\dh(:| -)", line):
+                assert hour is None or int(line[:2]) == hour + 1  # every hour, in order
+                hour = int(line[:2])
+            elif line.startswith("- "):
+                assert hour is not None and re.search(rf" {hour:02d}:\d\d-\d\d:\d\d: ", line), line
 
 
+@pytest.mark.parametrize("style", TRACE_STYLES)
 @pytest.mark.parametrize("split", ["train", "test"])
-def test_traced_answer_earns_100_on_thousands_of_problems(split: str) -> None:
+def test_traced_answer_earns_100_on_thousands_of_problems(split: str, style: TraceStyle) -> None:
     for i in range(1500):
-        _check(generate_problem(seed=11, split=split, index=i))
+        _check(generate_problem(seed=11, split=split, index=i), style)
 
 
+@pytest.mark.parametrize("style", TRACE_STYLES)
 @pytest.mark.parametrize("preset", sorted(PRESETS))
-def test_traced_answer_earns_100_for_every_preset(preset: str) -> None:
+def test_traced_answer_earns_100_for_every_preset(preset: str, style: TraceStyle) -> None:
     for i in range(40):
-        _check(generate_problem(seed=5, split="train", index=i, difficulty=PRESETS[preset]))
+        _check(generate_problem(seed=5, split="train", index=i, difficulty=PRESETS[preset]), style)
 
 
 def test_no_overlap_at_all_keeps_everything() -> None:

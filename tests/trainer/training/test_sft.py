@@ -38,3 +38,27 @@ def test_dataset_is_served_prompts_and_traced_answers(client: TestClient) -> Non
             {"role": "assistant", "content": env.solve(problem, trace=True).completion}
         ]
         assert row["completion"][0]["content"].startswith("<think>By start time:")
+
+
+def test_dataset_with_by_hour_traces(client: TestClient) -> None:
+    """`--trace_style by_hour`: the same prompts and schedules, the reasoning written as a scan of the hours."""
+    env = EnvClient(client)
+    ds = build_sft_dataset(env, "train", 2, prompt_style="default", trace_style="by_hour")
+    served = env.problems("train", 0, 2).items
+    for row, problem in zip(ds, served, strict=True):
+        assert row["prompt"] == [m.model_dump() for m in problem.prompt]
+        assert row["completion"][0]["content"] == env.solve(problem, True, "by_hour").completion
+        assert row["completion"][0]["content"].startswith("<think>By start hour:\n00h")
+        assert row["completion"][0]["content"].endswith(
+            env.solve(problem, trace=True).completion.split("</think>")[1]
+        )
+
+
+def test_unknown_trace_style_is_refused_before_any_work() -> None:
+    from trainer.training.sft import run_sft
+
+    script, training, model = parse(
+        ["--config", str(CONFIGS / "smollm2-135m-sft-cpu.yaml"), "--trace_style", "x"]
+    )
+    with pytest.raises(ValueError, match="trace_style must be one of"):
+        run_sft(script, training, model)
