@@ -23,6 +23,14 @@ def learn(
     prompt_style: Annotated[
         str, typer.Option("--prompt_style", help="default, compact or guided.")
     ] = "guided",
+    trace_style: Annotated[
+        str,
+        typer.Option(
+            "--trace_style",
+            help="How SFT's traced answers list the events before choosing: sorted (by start time) or "
+            "by_hour (a scan of the day's hours; docs/sft-style-study.md).",
+        ),
+    ] = "sorted",
     eval_split: Annotated[str, typer.Option("--eval_split", help="Held-out split.")] = "test",
     eval_size: Annotated[int, typer.Option("--eval_size", help="Held-out problems.")] = 100,
     eval_max_new_tokens: Annotated[int, typer.Option("--eval_max_new_tokens")] = 640,
@@ -97,6 +105,7 @@ def learn(
             sft_config=sft_config or defaults.sft_config,
             grpo_config=grpo_config or defaults.grpo_config,
             prompt_style=prompt_style,
+            trace_style=trace_style,
             eval_split=eval_split,
             eval_size=eval_size,
             eval_max_new_tokens=eval_max_new_tokens,

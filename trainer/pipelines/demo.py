@@ -53,6 +53,8 @@ def demo_settings(output_dir: Path, env_url: str | None = None, quick: bool = Fa
         output_dir=output_dir,
         env_url=env_url,
         engine="hf",
+        prompt_style="guided",  # the demo's 2 SFT steps and 128-token completions cannot learn more
+        trace_style="sorted",
         eval_size=8,
         eval_max_new_tokens=512,
         eval_batch_size=16,  # both prompt styles of a phase in one batch (`learn.evaluate`)

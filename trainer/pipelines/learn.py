@@ -79,6 +79,9 @@ class LearnSettings:
     sft_config: Path = CONFIGS / "smollm2-135m-sft-cpu.yaml"
     grpo_config: Path = CONFIGS / "smollm2-135m-grpo-cpu.yaml"
     prompt_style: str = "guided"
+    trace_style: str = (
+        "sorted"  # how SFT's traced answers list the events: sorted, or by_hour (a scan of the hours)
+    )
     eval_split: str = "test"
     eval_size: int = 100
     eval_max_new_tokens: int = 640
@@ -193,7 +196,14 @@ def sft_phase(url: str, s: LearnSettings) -> Path:
     from trainer.training.sft import parse, run_sft
 
     args = ["--config", str(s.sft_config), "--env_url", url, "--output_dir", str(out)]
-    args += ["--model_name_or_path", s.base_model, "--prompt_style", s.prompt_style]
+    args += [
+        "--model_name_or_path",
+        s.base_model,
+        "--prompt_style",
+        s.prompt_style,
+        "--trace_style",
+        s.trace_style,
+    ]
     args += ["--dtype", s.dtype, *s.sft_args]
     script, training, model = parse(args)
     printer = StepPrinter("SFT", console=console)
@@ -331,6 +341,7 @@ def learn(s: LearnSettings) -> dict[str, Any]:
         "final_model": str(grpo_dir),
         "base_model": base,
         "prompt_style": s.prompt_style,
+        "trace_style": s.trace_style,
         "reward_version": health.reward_version,
         "profile": s.profile,
         "component_weights": weights,

@@ -92,6 +92,7 @@ def markdown(learning: dict[str, Any]) -> str:
     timings = learning["timings_s"]
     headline = ev.get("prompt_style", learning["prompt_style"])
     trained = "a curriculum session" if learning.get("curriculum") else f"{learning['prompt_style']} prompts"
+    trained += f" (SFT on `{learning.get('trace_style', 'sorted')}` traces)"
     out = [
         "# Learning report",
         "",

@@ -95,6 +95,7 @@ def test_learn_runs_every_phase_and_resumes(
     assert "with the **default** prompt" in report and "(`guided` prompts: a scaffold)" in report
     # the prompt style travels with the weights: SFT wrote it, the merged model and GRPO kept it
     assert read_card(out / "sft")["prompt_style"] == "guided"
+    assert read_card(out / "sft")["trace_style"] == learning["trace_style"] == LearnSettings().trace_style
     assert read_card(out / "sft" / "merged")["prompt_style"] == "guided"
     assert read_card(out / "grpo") == read_card(out / "grpo") | {"prompt_style": "guided", "phase": "grpo"}
 
@@ -162,7 +163,7 @@ def test_learn_with_a_curriculum(live_server: LiveServer, tiny_model_dir: Path, 
 
 def test_learn_command_flags_reach_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     """`--no_secondary_eval` turns the secondary evaluation off (a flag with no off form could not), and
-    `--curriculum` turns the curriculum on."""
+    `--curriculum` turns the curriculum on; `--trace_style` reaches the SFT phase."""
     import typer
     from typer.testing import CliRunner
 
@@ -175,9 +176,13 @@ def test_learn_command_flags_reach_the_settings(monkeypatch: pytest.MonkeyPatch)
     register(app)
     app.command("noop")(lambda: None)  # two commands, so `learn` is a subcommand as in sched-train
     runner = CliRunner()
-    assert runner.invoke(app, ["learn", "--no_secondary_eval", "--curriculum"]).exit_code == 0
+    flags = ["learn", "--no_secondary_eval", "--curriculum", "--trace_style", "by_hour"]
+    assert runner.invoke(app, flags).exit_code == 0
     assert runner.invoke(app, ["learn"]).exit_code == 0
-    assert [(s.secondary_eval, s.curriculum) for s in seen] == [(False, True), (True, False)]
+    assert [(s.secondary_eval, s.curriculum, s.trace_style) for s in seen] == [
+        (False, True, "by_hour"),
+        (True, False, learn_module.LearnSettings().trace_style),
+    ]
 
 
 def test_evaluate_generates_every_prompt_style_in_one_call(
