@@ -22,7 +22,7 @@ def learn(
     grpo_config: Annotated[Path | None, typer.Option("--grpo_config", help="GRPO phase YAML.")] = None,
     prompt_style: Annotated[
         str, typer.Option("--prompt_style", help="default, compact or guided.")
-    ] = "guided",
+    ] = "default",
     trace_style: Annotated[
         str,
         typer.Option(
@@ -30,7 +30,7 @@ def learn(
             help="How SFT's traced answers list the events before choosing: sorted (by start time) or "
             "by_hour (a scan of the day's hours; docs/sft-style-study.md).",
         ),
-    ] = "sorted",
+    ] = "by_hour",
     eval_split: Annotated[str, typer.Option("--eval_split", help="Held-out split.")] = "test",
     eval_size: Annotated[int, typer.Option("--eval_size", help="Held-out problems.")] = 100,
     eval_max_new_tokens: Annotated[int, typer.Option("--eval_max_new_tokens")] = 640,

@@ -9,7 +9,8 @@ The three evaluations use the **same** held-out test problems (never trained on:
 the train split, which shares no problem with the test split) and greedy decoding, so the phases differ
 only by their weights. The headline is always the **published prompt** (`default` style), whatever
 style the model trains with: a model trained with a scaffold is judged without it, on the prompt the
-published figures were measured on. When training uses another style (`guided` by default), each phase
+published figures were measured on; by default the model also trains on it (SFT on `by_hour` traced
+answers, docs/sft-style-study.md). When training uses another style (`--prompt_style guided`), each phase
 is also evaluated in that style, a secondary row (`--no_secondary_eval` skips it). What it writes to
 `--output_dir`:
 
@@ -78,10 +79,8 @@ class LearnSettings:
     base_model: str = "smollm2-135m-instruct"
     sft_config: Path = CONFIGS / "smollm2-135m-sft-cpu.yaml"
     grpo_config: Path = CONFIGS / "smollm2-135m-grpo-cpu.yaml"
-    prompt_style: str = "guided"
-    trace_style: str = (
-        "sorted"  # how SFT's traced answers list the events: sorted, or by_hour (a scan of the hours)
-    )
+    prompt_style: str = "default"  # the published prompt, chosen with by_hour in docs/sft-style-study.md
+    trace_style: str = "by_hour"  # SFT's traced answers: by_hour (a scan of the hours) or sorted
     eval_split: str = "test"
     eval_size: int = 100
     eval_max_new_tokens: int = 640
