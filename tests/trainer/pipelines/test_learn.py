@@ -48,7 +48,8 @@ def test_learn_runs_every_phase_and_resumes(
     live_server: LiveServer, tiny_model_dir: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "learn"
-    learning = learn(settings(live_server.url, tiny_model_dir, out))
+    scaffold = {"prompt_style": "guided", "trace_style": "sorted"}  # runs 1-9's setting: two eval styles
+    learning = learn(settings(live_server.url, tiny_model_dir, out, **scaffold))
 
     assert learning == json.loads((out / "learning.json").read_text())
     assert learning["final_model"] == str(out / "grpo")
@@ -95,12 +96,12 @@ def test_learn_runs_every_phase_and_resumes(
     assert "with the **default** prompt" in report and "(`guided` prompts: a scaffold)" in report
     # the prompt style travels with the weights: SFT wrote it, the merged model and GRPO kept it
     assert read_card(out / "sft")["prompt_style"] == "guided"
-    assert read_card(out / "sft")["trace_style"] == learning["trace_style"] == LearnSettings().trace_style
+    assert read_card(out / "sft")["trace_style"] == learning["trace_style"] == "sorted"
     assert read_card(out / "sft" / "merged")["prompt_style"] == "guided"
     assert read_card(out / "grpo") == read_card(out / "grpo") | {"prompt_style": "guided", "phase": "grpo"}
 
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/adapter_model.safetensors")}
-    again = learn(settings(live_server.url, tiny_model_dir, out))
+    again = learn(settings(live_server.url, tiny_model_dir, out, **scaffold))
     assert {p: p.stat().st_mtime_ns for p in out.glob("*/adapter_model.safetensors")} == stamps
     assert again["phases"] == learning["phases"]
 
@@ -131,6 +132,11 @@ def test_learn_with_vllm_generating(
     assert all(learning["phases"][n]["backend"] == "vllm" and learning["phases"][n]["n"] == 4 for n in PHASES)
     assert [s["step"] for s in learning["grpo_steps"]] == [1, 2]
     assert all("sampling/sampling_logp_difference/max" in s for s in learning["grpo_steps"])  # vLLM sampled
+    # the defaults: published prompts everywhere (one evaluation style), SFT on by_hour traces
+    assert learning["prompt_style"] == "default" and learning["eval"]["styles"] == ["default"]
+    assert read_card(out / "sft") | {"trace_style": "by_hour", "prompt_style": "default"} == read_card(
+        out / "sft"
+    )
 
 
 def test_learn_with_a_curriculum(live_server: LiveServer, tiny_model_dir: Path, tmp_path: Path) -> None:
