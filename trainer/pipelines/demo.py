@@ -58,6 +58,7 @@ def demo_settings(output_dir: Path, env_url: str | None = None, quick: bool = Fa
         eval_size=8,
         eval_max_new_tokens=512,
         eval_batch_size=16,  # both prompt styles of a phase in one batch (`learn.evaluate`)
+        secondary_eval_phases=("sft", "grpo"),  # the base model: 0 of 8 on guided prompts in every run
         sft_args=SFT_ARGS,
         grpo_args=GRPO_ARGS,
     )

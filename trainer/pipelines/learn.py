@@ -93,6 +93,7 @@ class LearnSettings:
     engine: str = "auto"  # what generates in the evaluations and GRPO: auto, hf, vllm (see `choose_engine`)
     eval_enforce_eager: bool = False  # the evaluations' vLLM engines skip compilation (`VLLMBackend`)
     secondary_eval: bool = True  # also evaluate in the training style when it is not the published one
+    secondary_eval_phases: tuple[str, ...] = PHASES  # the phases that secondary evaluation covers
     curriculum: bool = False  # GRPO on a curriculum session (docs/contract.md section 7) instead of a split
     curriculum_config: str | None = None  # JSON of CurriculumConfig fields
 
@@ -303,7 +304,12 @@ def learn(s: LearnSettings) -> dict[str, Any]:
         by_style: dict[str, dict[str, tuple[RunSummary, list[ResultRow]]]] = {}
 
         def phase_eval(name: str, model: str) -> tuple[RunSummary, list[ResultRow]]:
-            found = _timed(timings, f"eval_{name}", lambda: evaluate(client, name, model, problems, s))
+            styles = {
+                style: found
+                for style, found in problems.items()
+                if style == HEADLINE_STYLE or name in s.secondary_eval_phases
+            }
+            found = _timed(timings, f"eval_{name}", lambda: evaluate(client, name, model, styles, s))
             for style, result in found.items():
                 by_style.setdefault(style, {})[name] = result
             return found[HEADLINE_STYLE]
@@ -357,7 +363,7 @@ def learn(s: LearnSettings) -> dict[str, Any]:
         "eval_enforce_eager": s.eval_enforce_eager,
         "phases": {name: results[name][0].model_dump(mode="json") for name in PHASES},
         "phases_by_style": {
-            style: {name: found[name][0].model_dump(mode="json") for name in PHASES}
+            style: {name: found[name][0].model_dump(mode="json") for name in PHASES if name in found}
             for style, found in by_style.items()
         },
         "curriculum": s.curriculum,
@@ -417,7 +423,9 @@ def phase_table(learning: dict[str, Any]) -> Table:
     rows = [(name, learning["phases"][name], "") for name in PHASES]
     for style, phases in learning.get("phases_by_style", {}).items():
         if style != headline:
-            rows += [(f"{name} ({style} prompts)", phases[name], "italic") for name in PHASES]
+            rows += [
+                (f"{name} ({style} prompts)", phases[name], "italic") for name in PHASES if name in phases
+            ]
     rows += [(f"{name} (reference)", summary, "dim") for name, summary in learning["references"].items()]
     for name, summary, style in rows:
         table.add_row(

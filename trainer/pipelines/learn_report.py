@@ -64,7 +64,9 @@ def _secondary(learning: dict[str, Any]) -> list[str]:
     for style, phases in learning.get("phases_by_style", {}).items():
         if style == headline:
             continue
-        summaries = [RunSummary.model_validate(phases[name]) for name in ("base", "sft", "grpo")]
+        summaries = [
+            RunSummary.model_validate(phases[name]) for name in ("base", "sft", "grpo") if name in phases
+        ]
         out += [
             f"### The same problems in the training style (`{style}` prompts: a scaffold)",
             "",

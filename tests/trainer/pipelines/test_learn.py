@@ -48,7 +48,8 @@ def test_learn_runs_every_phase_and_resumes(
     live_server: LiveServer, tiny_model_dir: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "learn"
-    scaffold = {"prompt_style": "guided", "trace_style": "sorted"}  # runs 1-9's setting: two eval styles
+    # runs 1-9's setting (two evaluation styles), the base model evaluated in the headline style only
+    scaffold = {"prompt_style": "guided", "trace_style": "sorted", "secondary_eval_phases": ("sft", "grpo")}
     learning = learn(settings(live_server.url, tiny_model_dir, out, **scaffold))
 
     assert learning == json.loads((out / "learning.json").read_text())
@@ -63,8 +64,12 @@ def test_learn_runs_every_phase_and_resumes(
     ]
     assert set(learning["phases_by_style"]) == {"default", "guided"}
     assert learning["phases_by_style"]["default"] == learning["phases"]
+    assert (
+        list(learning["phases_by_style"]["guided"]) == ["sft", "grpo"]
+        and not (out / "eval-base-guided").exists()
+    )
     for style, folder in (("default", "eval-{}"), ("guided", "eval-{}-guided")):
-        for name in PHASES:
+        for name in PHASES if style == "default" else ("sft", "grpo"):
             phase = learning["phases_by_style"][style][name]
             assert phase == json.loads((out / folder.format(name) / "summary.json").read_text())
             assert set(phase) == summary_keys  # the same keys as an eval's summary.json
@@ -74,6 +79,7 @@ def test_learn_runs_every_phase_and_resumes(
         [json.loads(line)["problem_id"] for line in (out / folder / "results.jsonl").open()]
         for n in PHASES
         for folder in (f"eval-{n}", f"eval-{n}-guided")
+        if folder != "eval-base-guided"
     ]
     assert all(i == ids[0] for i in ids) and all(i.startswith("test-") for i in ids[0])
     assert learning["references"]["solver"]["valid_pct"] == 100.0
@@ -94,6 +100,7 @@ def test_learn_runs_every_phase_and_resumes(
         assert (out / chart).stat().st_size > 1000 and f"]({chart})" in report
     assert "| GRPO vs the SFT checkpoint | reward |" in report
     assert "with the **default** prompt" in report and "(`guided` prompts: a scaffold)" in report
+    assert "| **sft (guided)** |" in report and "base (guided)" not in report
     # the prompt style travels with the weights: SFT wrote it, the merged model and GRPO kept it
     assert read_card(out / "sft")["prompt_style"] == "guided"
     assert read_card(out / "sft")["trace_style"] == learning["trace_style"] == "sorted"
