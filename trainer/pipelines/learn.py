@@ -317,7 +317,10 @@ def learn(s: LearnSettings) -> dict[str, Any]:
         def save_timings() -> None:
             _write_json(timings_path, timings)
 
-        n, styles = len(problems[HEADLINE_STYLE]), " and ".join(problems)
+        n = len(problems[HEADLINE_STYLE])
+        styles = " and ".join(
+            st for st in problems if st == HEADLINE_STYLE or "base" in s.secondary_eval_phases
+        )
         console.rule(f"1/5 evaluate the base model on {n} {s.eval_split} problems ({styles} prompts)")
         results = {"base": phase_eval("base", base)}
         save_timings()
