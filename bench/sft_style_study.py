@@ -6,11 +6,11 @@ Each arm is `make learn`'s SFT phase (trainer/configs/smollm2-135m-sft-cpu.yaml:
 `train[0:320]`, one epoch, batch 4, LoRA, the same seed and learning rate) with only the prompt style
 and the trace style changed (`--arms NAME=PROMPT_STYLE:TRACE_STYLE`). An arm already trained elsewhere
 is reused with `--reuse NAME=DIR` (e.g. `guided=runs/learn/sft`, which `make learn` trained with
-`guided` prompts and `sorted` traces); the first arm named is the one the others are compared with.
-Every arm is then evaluated greedily on `train[1900:2000]` (no phase saw them; never the test split)
-with the published prompt (`default` style, the headline) and with `guided` prompts, and compared per
-problem with the first arm (95 % paired bootstrap): the mean score ratio (invalid answers count 0), the
-valid share and the `overlap` share.
+`guided` prompts and `sorted` traces); reused arms come first. Every arm is then evaluated greedily on
+`train[1900:2000]` (no phase saw them; never the test split) with the published prompt (`default` style,
+the headline) and with `guided` prompts, and every pair is compared per problem, the earlier arm first
+(95 % paired bootstrap): the mean score ratio (invalid answers count 0), the valid share and the
+`overlap` share.
 Nothing is asserted: it prints the figures and writes `study.json`.
 
     .venv/bin/python bench/sft_style_study.py --reuse guided=runs/learn/sft \\
@@ -22,6 +22,7 @@ Nothing is asserted: it prints the figures and writes `study.json`.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shlex
 import sys
@@ -92,10 +93,9 @@ def main() -> None:
             for style in STYLES:
                 rows[style][name] = found[style][1]
     table = {style: {n: means(r) for n, r in by.items()} for style, by in rows.items()}
-    first, *others = list(arms)
     comparisons = {}
     for style in STYLES:
-        for name in others:
+        for first, name in itertools.combinations(arms, 2):  # every pair, the earlier arm first
             for m in METRICS:
                 d = paired_bootstrap(per_problem(rows[style][first], m), per_problem(rows[style][name], m), m)
                 comparisons[f"{style}/{name}_vs_{first}/{m}"] = d.as_dict()
