@@ -39,7 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.reward_study import METRICS, end_chart, grpo_steps, means, per_problem, step_chart  # noqa: E402
+from bench.reward_study import compare, end_chart, evaluate_arms, grpo_steps, means, step_chart  # noqa: E402
 
 STYLES = ("default", "guided")
 # The curriculum session's settings: the service's defaults (target 0.5, band 0.15, window 4 groups, a
@@ -84,8 +84,7 @@ def main() -> None:
     from trainer.client.env_client import EnvClient
     from trainer.client.local_service import local_service
     from trainer.evaluation.dataset import from_split
-    from trainer.evaluation.stats import paired_bootstrap
-    from trainer.pipelines.learn import LearnSettings, choose_engine, evaluate, grpo_phase
+    from trainer.pipelines.learn import LearnSettings, choose_engine, grpo_phase
     from trainer.training.model_prep import resolve_dtype
 
     out = opts.output_dir
@@ -120,25 +119,14 @@ def main() -> None:
             style: from_split(client, "train", opts.val_size, prompt_style=style, offset=opts.val_offset)
             for style in STYLES
         }
-        rows: dict[str, dict[str, list[Any]]] = {style: {} for style in STYLES}
-        for name, model in arms.items():
-            started = time.monotonic()
-            found = evaluate(client, name, str(model), problems, replace(base, output_dir=out / "eval"))
-            timings[f"eval_{name}"] = round(time.monotonic() - started, 1)
-            for style in STYLES:
-                rows[style][name] = found[style][1]
+        found = evaluate_arms(client, arms, problems, replace(base, output_dir=out / "eval"), timings)
+        rows = {style: {name: result[1] for name, result in by.items()} for style, by in found.items()}
     table = {style: {n: means(r) for n, r in by.items()} for style, by in rows.items()}
     pairs = [("published", "curriculum"), ("sft", "published"), ("sft", "curriculum")]
     pairs += [("guided", "curriculum"), ("guided", "published")] if "guided" in arms else []
-    comparisons = {}
+    comparisons: dict[str, Any] = {}
     for style in STYLES:
-        for before, after in pairs:
-            for m in METRICS:
-                d = paired_bootstrap(
-                    per_problem(rows[style][before], m), per_problem(rows[style][after], m), m
-                )
-                comparisons[f"{style}/{after}_vs_{before}/{m}"] = d.as_dict()
-                print(f"[{style} prompts] {after} vs {before}: {d.text()}", flush=True)
+        comparisons |= compare(rows[style], pairs, style)
     logs = {name: grpo_steps(folder) for name, folder in arms.items() if name != "sft"}
     session_file = arms["curriculum"] / "curriculum.json"
     session = json.loads(session_file.read_text()) if session_file.is_file() else {}

@@ -42,6 +42,44 @@ def means(rows: list[Any]) -> dict[str, float]:
     return {m: sum(per_problem(rows, m).values()) / len(rows) for m in METRICS}
 
 
+def evaluate_arms(
+    client: Any,
+    arms: dict[str, Path],
+    problems: dict[str, list[Any]],
+    settings: Any,
+    timings: dict[str, float],
+) -> dict[str, dict[str, tuple[Any, list[Any]]]]:
+    """Each arm evaluated greedily on `problems` (style -> problems) by `learn.evaluate` with `settings`
+    (its `output_dir` holds the evaluations); style -> arm -> (summary, rows). Adds `eval_ARM` timings."""
+    from trainer.pipelines.learn import evaluate
+
+    found_by_style: dict[str, dict[str, tuple[Any, list[Any]]]] = {style: {} for style in problems}
+    for name, model in arms.items():
+        started = time.monotonic()
+        found = evaluate(client, name, str(model), problems, settings)
+        timings[f"eval_{name}"] = round(time.monotonic() - started, 1)
+        for style in problems:
+            found_by_style[style][name] = found[style]
+    return found_by_style
+
+
+def compare(
+    rows: dict[str, list[Any]], pairs: list[tuple[str, str]], style: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """Each pair (before, after) per metric: 95 % paired bootstrap, printed; keys
+    `[STYLE/]AFTER_vs_BEFORE/METRIC`."""
+    from trainer.evaluation.stats import paired_bootstrap
+
+    key, say = (f"{style}/", f"[{style} prompts] ") if style else ("", "")
+    comparisons = {}
+    for before, after in pairs:
+        for m in METRICS:
+            d = paired_bootstrap(per_problem(rows[before], m), per_problem(rows[after], m), m)
+            comparisons[f"{key}{after}_vs_{before}/{m}"] = d.as_dict()
+            print(f"{say}{after} vs {before}: {d.text()}", flush=True)
+    return comparisons
+
+
 def grpo_steps(folder: Path) -> list[dict[str, Any]]:
     """The logged GRPO steps of an arm (`log_history.json`), or none when it has no log."""
     history = folder / "log_history.json"
@@ -114,8 +152,7 @@ def main() -> None:
     from trainer.client.env_client import EnvClient
     from trainer.client.local_service import local_service
     from trainer.evaluation.dataset import from_split
-    from trainer.evaluation.stats import paired_bootstrap
-    from trainer.pipelines.learn import LearnSettings, choose_engine, evaluate, grpo_phase
+    from trainer.pipelines.learn import LearnSettings, choose_engine, grpo_phase
     from trainer.training.model_prep import resolve_dtype
 
     out = opts.output_dir
@@ -147,22 +184,14 @@ def main() -> None:
             arms[profile] = grpo_phase(url, weights, s, opts.sft)
             timings[f"grpo_{profile}"] = round(time.monotonic() - started, 1)
         problems = from_split(client, "train", opts.val_size, prompt_style=style, offset=opts.val_offset)
-        rows: dict[str, list[Any]] = {}
-        for name, model in arms.items():
-            s = replace(base, output_dir=out / "eval")
-            started = time.monotonic()
-            found = evaluate(client, name, str(model), {style: problems}, s)
-            timings[f"eval_{name}"] = round(time.monotonic() - started, 1)
-            rows[name] = found[style][1]
+        found = evaluate_arms(
+            client, arms, {style: problems}, replace(base, output_dir=out / "eval"), timings
+        )
+        rows = {name: result[1] for name, result in found[style].items()}
     table = {name: means(r) for name, r in rows.items()}
-    comparisons = {}
     pairs = [("sft", p) for p in opts.profiles]
     pairs += [(opts.profiles[0], p) for p in opts.profiles[1:]]
-    for before, after in pairs:
-        for m in METRICS:
-            d = paired_bootstrap(per_problem(rows[before], m), per_problem(rows[after], m), m)
-            comparisons[f"{after}_vs_{before}/{m}"] = d.as_dict()
-            print(f"{after} vs {before}: {d.text()}", flush=True)
+    comparisons = compare(rows, pairs)
     logs = {profile: grpo_steps(arms[profile]) for profile in opts.profiles}
     for name, figures in table.items():
         print(f"{name}: " + ", ".join(f"{m} {v:.3f}" for m, v in figures.items()), flush=True)

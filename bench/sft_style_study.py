@@ -34,7 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.reward_study import METRICS, means, per_problem  # noqa: E402
+from bench.reward_study import compare, evaluate_arms, means  # noqa: E402
 
 STYLES = ("default", "guided")
 
@@ -53,8 +53,7 @@ def main() -> None:
     from trainer.client.env_client import EnvClient
     from trainer.client.local_service import local_service
     from trainer.evaluation.dataset import from_split
-    from trainer.evaluation.stats import paired_bootstrap
-    from trainer.pipelines.learn import LearnSettings, choose_engine, evaluate, sft_phase
+    from trainer.pipelines.learn import LearnSettings, choose_engine, sft_phase
     from trainer.training.model_prep import resolve_dtype
 
     out = opts.output_dir
@@ -85,25 +84,18 @@ def main() -> None:
             style: from_split(client, "train", opts.val_size, prompt_style=style, offset=opts.val_offset)
             for style in STYLES
         }
-        rows: dict[str, dict[str, list[Any]]] = {style: {} for style in STYLES}
-        for name, model in arms.items():
-            started = time.monotonic()
-            found = evaluate(client, name, str(model), problems, replace(base, output_dir=out / "eval"))
-            timings[f"eval_{name}"] = round(time.monotonic() - started, 1)
-            for style in STYLES:
-                rows[style][name] = found[style][1]
+        found = evaluate_arms(client, arms, problems, replace(base, output_dir=out / "eval"), timings)
+        rows = {style: {name: result[1] for name, result in by.items()} for style, by in found.items()}
     table = {style: {n: means(r) for n, r in by.items()} for style, by in rows.items()}
-    comparisons = {}
+    comparisons: dict[str, Any] = {}
     for style in STYLES:
-        for first, name in itertools.combinations(arms, 2):  # every pair, the earlier arm first
-            for m in METRICS:
-                d = paired_bootstrap(per_problem(rows[style][first], m), per_problem(rows[style][name], m), m)
-                comparisons[f"{style}/{name}_vs_{first}/{m}"] = d.as_dict()
-                print(f"[{style} prompts] {name} vs {first}: {d.text()}", flush=True)
+        comparisons |= compare(rows[style], list(itertools.combinations(arms, 2)), style)  # earlier arm first
     for style in STYLES:
         for name, figures in table[style].items():
             print(f"[{style} prompts] {name}: " + ", ".join(f"{m} {v:.3f}" for m, v in figures.items()))
-    verdicts = {style: {name: _verdicts(r) for name, r in by.items()} for style, by in rows.items()}
+    verdicts = {
+        style: {name: result[0].verdicts for name, result in by.items()} for style, by in found.items()
+    }
     study = {
         "arms": {k: str(v) for k, v in arms.items()},
         "arm_specs": opts.arms,
@@ -116,13 +108,6 @@ def main() -> None:
     }
     (out / "study.json").write_text(json.dumps(study, indent=2) + "\n")
     print(f"wrote {out / 'study.json'}", flush=True)
-
-
-def _verdicts(rows: list[Any]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for r in rows:
-        counts[r.verdict] = counts.get(r.verdict, 0) + 1
-    return counts
 
 
 if __name__ == "__main__":

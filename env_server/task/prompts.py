@@ -66,12 +66,15 @@ def value_text(event: Event, priority: bool) -> str:
     return str(event.duration)
 
 
+def valued_line(event: Event, priority: bool) -> str:
+    """`- Gym 08:00-09:00: 60`: one event with its value, as the guided prompt and the traces list it."""
+    return f"- {event.name} {event.start}-{event.end}: {value_text(event, priority)}"
+
+
 def valued_event_lines(spec: ProblemSpec) -> list[str]:
     """`- Gym 08:00-09:00: 60`, one per event by start time (the guided prompt and the trace's list)."""
     prio = set(spec.priorities)
-    return [
-        f"- {e.name} {e.start}-{e.end}: {value_text(e, e.name in prio)}" for e in by_start_time(spec.events)
-    ]
+    return [valued_line(e, e.name in prio) for e in by_start_time(spec.events)]
 
 
 def user_message(spec: ProblemSpec, style: PromptStyle = "default") -> str:

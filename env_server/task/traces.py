@@ -33,7 +33,7 @@ the maximum under every profile. Deterministic: the same problem gives the same 
 from __future__ import annotations
 
 from env_server.task.problems import PRIORITY_WEIGHT, solve
-from env_server.task.prompts import by_start_time, value_text, valued_event_lines
+from env_server.task.prompts import by_start_time, valued_event_lines, valued_line
 from shared_schema import Event, ProblemSpec
 from shared_schema.answer import format_schedule
 from shared_schema.models import TRACE_STYLES, TraceStyle
@@ -80,7 +80,7 @@ def hour_scan_lines(spec: ProblemSpec) -> list[str]:
     for hour in range(last + 1):
         starting = [e for e in ordered if e.start_min // 60 == hour]
         lines.append(f"{hour:02d}h:" if starting else f"{hour:02d}h -")
-        lines += [f"- {e.name} {e.start}-{e.end}: {value_text(e, e.name in prio)}" for e in starting]
+        lines += [valued_line(e, e.name in prio) for e in starting]
     return lines
 
 

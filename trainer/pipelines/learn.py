@@ -97,9 +97,12 @@ class LearnSettings:
     curriculum: bool = False  # GRPO on a curriculum session (docs/contract.md section 7) instead of a split
     curriculum_config: str | None = None  # JSON of CurriculumConfig fields
 
-    def eval_styles(self) -> tuple[str, ...]:
-        """The styles every phase is evaluated in: the published prompt first (the headline)."""
+    def eval_styles(self, phase: str | None = None) -> tuple[str, ...]:
+        """The styles a phase (by default: any phase) is evaluated in: the published prompt first (the
+        headline), then the training style where secondary evaluation covers the phase."""
         if self.prompt_style == HEADLINE_STYLE or not self.secondary_eval:
+            return (HEADLINE_STYLE,)
+        if phase is not None and phase not in self.secondary_eval_phases:
             return (HEADLINE_STYLE,)
         return (HEADLINE_STYLE, self.prompt_style)
 
@@ -304,11 +307,7 @@ def learn(s: LearnSettings) -> dict[str, Any]:
         by_style: dict[str, dict[str, tuple[RunSummary, list[ResultRow]]]] = {}
 
         def phase_eval(name: str, model: str) -> tuple[RunSummary, list[ResultRow]]:
-            styles = {
-                style: found
-                for style, found in problems.items()
-                if style == HEADLINE_STYLE or name in s.secondary_eval_phases
-            }
+            styles = {style: problems[style] for style in s.eval_styles(name)}
             found = _timed(timings, f"eval_{name}", lambda: evaluate(client, name, model, styles, s))
             for style, result in found.items():
                 by_style.setdefault(style, {})[name] = result
@@ -317,10 +316,7 @@ def learn(s: LearnSettings) -> dict[str, Any]:
         def save_timings() -> None:
             _write_json(timings_path, timings)
 
-        n = len(problems[HEADLINE_STYLE])
-        styles = " and ".join(
-            st for st in problems if st == HEADLINE_STYLE or "base" in s.secondary_eval_phases
-        )
+        n, styles = len(problems[HEADLINE_STYLE]), " and ".join(s.eval_styles("base"))
         console.rule(f"1/5 evaluate the base model on {n} {s.eval_split} problems ({styles} prompts)")
         results = {"base": phase_eval("base", base)}
         save_timings()
