@@ -1,8 +1,9 @@
 """A CPU GRPO step of SmolLM2-135M, split by where its time goes, with each generation engine.
 
 Runs the `make learn` GRPO config (`trainer/configs/smollm2-135m-grpo-cpu.yaml`: 2 problems × 4
-completions per step, up to 640 new tokens at temperature 1, LoRA on every linear layer, weights in
-the dtype `sched-train learn` chooses: bfloat16 where the CPU computes it natively, else float32)
+completions per step, up to 640 new tokens at the config's temperature (0.7 since run 11), LoRA on every
+linear layer, weights in the dtype `sched-train learn` chooses: bfloat16 where the CPU computes it
+natively, else float32)
 against a live service, once per engine, each in its own process (a colocated vLLM engine initialises
 `torch.distributed` in its process). Engines:
 
@@ -13,11 +14,16 @@ against a live service, once per engine, each in its own process (a colocated vL
 Each step's wall time is split with TRL's own profiling hooks (`profiling_context`): generation
 (`transformers.generate` or `vLLM.generate`), scoring over HTTP (the reward functions: one `/v1/score`
 request per step), weight sync (`sync_weights`); the rest is the forward passes for the old
-log-probabilities, forward and backward, and the optimizer. The engine's start-up (trainer
+log-probabilities, forward and backward, and the optimizer, itself split into `logps` (what TRL's
+`_prepare_inputs` spends besides generating, scoring and syncing: the no-grad forward pass over the step's
+completions for the old log-probabilities, which the vLLM importance-sampling correction needs, and batch
+preparation) and `train` (forward and backward, the optimizer). The engine's start-up (trainer
 construction: model load, and for vLLM its compilation and warm-up) is printed apart. Figures are
 printed and, with `--json`, written; nothing is asserted.
 
     .venv/bin/python bench/grpo_step.py [--engines hf vllm] [--steps 4] [--model smollm2-135m-instruct]
+    .venv/bin/python bench/grpo_step.py --engines vllm --model runs/learn/sft --prompt_style default \
+        --grpo_args "--vllm_importance_sampling_correction false"      # any GRPO flag, e.g. a variant
 
 `--model` may be an SFT adapter (e.g. runs/learn/sft), whose answers are the lengths GRPO meets in
 `make learn`; the default base model writes longer, rambling answers.
@@ -28,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -76,9 +83,11 @@ def worker(opts: argparse.Namespace) -> None:
             generation = sum(v for k, v in spans.items() if "generate" in k)
             scoring = sum(v for k, v in spans.items() if k in ("format", "order", "score"))
             sync = spans.get("sync_weights", 0.0)
+            logps = max(spans.get("_prepare_inputs", 0.0) - generation - scoring - sync, 0.0)
+            rest = wall - generation - scoring - sync
             steps.append({
                 "step": state.global_step, "wall": wall, "generation": generation, "scoring": scoring,
-                "sync": sync, "rest": wall - generation - scoring - sync,
+                "sync": sync, "rest": rest, "logps": logps, "train": rest - logps,
             })  # fmt: skip
 
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
@@ -92,6 +101,7 @@ def worker(opts: argparse.Namespace) -> None:
         "--prompt_style", opts.prompt_style, "--use_vllm", "true" if opts.engine == "vllm" else "false",
         "--vllm_mode", "colocate", "--logging_steps", "1", "--disable_tqdm", "true",
         "--dtype", resolve_dtype("auto", "cpu"),  # as `sched-train learn` passes it
+        *shlex.split(opts.grpo_args),
     ]  # fmt: skip
     construct = time.perf_counter()
     run(*parse(argv), callbacks=[Split()])
@@ -107,6 +117,7 @@ def main() -> None:
     cli.add_argument("--model", default="smollm2-135m-instruct")
     cli.add_argument("--prompt_style", default="guided")
     cli.add_argument("--json", type=Path, default=None, help="also write every figure to this file")
+    cli.add_argument("--grpo_args", default="", help="Extra GRPO flags, after the config's.")
     cli.add_argument("--engine", help=argparse.SUPPRESS)  # worker mode
     cli.add_argument("--env_url", help=argparse.SUPPRESS)
     cli.add_argument("--output_dir", help=argparse.SUPPRESS)
@@ -127,7 +138,7 @@ def main() -> None:
                     sys.executable, __file__, "--engine", engine, "--env_url", server.url,
                     "--output_dir", str(out), "--json", str(Path(tmp) / f"{engine}.json"),
                     "--steps", str(opts.steps), "--model", opts.model,
-                    "--prompt_style", opts.prompt_style,
+                    "--prompt_style", opts.prompt_style, "--grpo_args", opts.grpo_args,
                 ]  # fmt: skip
                 print(f"[{engine}] {opts.steps} steps ...", flush=True)
                 env = {**os.environ, "VLLM_LOGGING_LEVEL": os.environ.get("VLLM_LOGGING_LEVEL", "WARNING")}
@@ -141,14 +152,15 @@ def main() -> None:
 
     print(
         f"\n{'engine':<6} {'step':>4} {'wall s':>7} {'gen s':>7} {'score s':>7} {'sync s':>7} "
-        f"{'rest s':>7} {'tokens':>7}"
+        f"{'rest s':>7} {'logps s':>7} {'train s':>7} {'tokens':>7}"
     )
     for r in results:
         for s in r["steps"]:
             print(
                 f"{r['engine']:<6} {s['step']:>4} {s['wall']:>7.1f} {s['generation']:>7.1f} "
                 f"{s['scoring']:>7.2f} "
-                f"{s['sync']:>7.2f} {s['rest']:>7.1f} {s.get('mean_completion_tokens', 0):>7.0f}"
+                f"{s['sync']:>7.2f} {s['rest']:>7.1f} {s['logps']:>7.1f} {s['train']:>7.1f} "
+                f"{s.get('mean_completion_tokens', 0):>7.0f}"
             )
     print()
     medians = {}
@@ -156,7 +168,7 @@ def main() -> None:
         steps = r["steps"][1:] or r["steps"]  # the first step warms caches up
         med = {
             k: statistics.median(s[k] for s in steps)
-            for k in ("wall", "generation", "scoring", "sync", "rest")
+            for k in ("wall", "generation", "scoring", "sync", "rest", "logps", "train")
         }
         tokens = sum(s.get("mean_completion_tokens", 0) * 8 for s in steps)
         med["gen_tok_s"] = tokens / sum(s["generation"] for s in steps)
@@ -164,7 +176,8 @@ def main() -> None:
         print(
             f"{r['engine']}: start-up {r['startup_s']:.1f} s; median over steps 2..{len(r['steps'])}: "
             f"wall {med['wall']:.1f} s = generation {med['generation']:.1f} + scoring {med['scoring']:.2f} "
-            f"+ sync {med['sync']:.2f} + rest {med['rest']:.1f}; generation {med['gen_tok_s']:.1f} tok/s"
+            f"+ sync {med['sync']:.2f} + rest {med['rest']:.1f} (old log-probs {med['logps']:.1f}, "
+            f"train {med['train']:.1f}); generation {med['gen_tok_s']:.1f} tok/s"
         )
     if "hf" in medians and "vllm" in medians:
         print(
