@@ -88,6 +88,7 @@ def worker(opts: argparse.Namespace) -> None:
             steps.append({
                 "step": state.global_step, "wall": wall, "generation": generation, "scoring": scoring,
                 "sync": sync, "rest": rest, "logps": logps, "train": rest - logps,
+                "completions": args.per_device_train_batch_size * args.gradient_accumulation_steps,
             })  # fmt: skip
 
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
@@ -170,7 +171,7 @@ def main() -> None:
             k: statistics.median(s[k] for s in steps)
             for k in ("wall", "generation", "scoring", "sync", "rest", "logps", "train")
         }
-        tokens = sum(s.get("mean_completion_tokens", 0) * 8 for s in steps)
+        tokens = sum(s.get("mean_completion_tokens", 0) * s.get("completions", 8) for s in steps)
         med["gen_tok_s"] = tokens / sum(s["generation"] for s in steps)
         medians[r["engine"]] = med
         print(
