@@ -85,10 +85,13 @@ def worker(opts: argparse.Namespace) -> None:
             sync = spans.get("sync_weights", 0.0)
             logps = max(spans.get("_prepare_inputs", 0.0) - generation - scoring - sync, 0.0)
             rest = wall - generation - scoring - sync
+            # what a generating step generates: `steps_per_generation` micro-batches (the others: nothing)
+            generated = args.per_device_train_batch_size * args.steps_per_generation
             steps.append({
                 "step": state.global_step, "wall": wall, "generation": generation, "scoring": scoring,
                 "sync": sync, "rest": rest, "logps": logps, "train": rest - logps,
                 "completions": args.per_device_train_batch_size * args.gradient_accumulation_steps,
+                "generated": generated if generation else 0,
             })  # fmt: skip
 
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
@@ -171,14 +174,20 @@ def main() -> None:
             k: statistics.median(s[k] for s in steps)
             for k in ("wall", "generation", "scoring", "sync", "rest", "logps", "train")
         }
-        tokens = sum(s.get("mean_completion_tokens", 0) * s.get("completions", 8) for s in steps)
-        med["gen_tok_s"] = tokens / sum(s["generation"] for s in steps)
+        # over every step: with `steps_per_generation` above the accumulation steps, one step generates
+        # for the next ones, whose generation is 0
+        every = r["steps"]
+        tokens = sum(s.get("mean_completion_tokens", 0) * s.get("generated", 8) for s in every)
+        generated = sum(s["generation"] for s in every)
+        med["gen_tok_s"] = tokens / generated if generated else 0.0
+        med["s_per_completion"] = sum(s["wall"] for s in every) / sum(s.get("completions", 8) for s in every)
         medians[r["engine"]] = med
         print(
             f"{r['engine']}: start-up {r['startup_s']:.1f} s; median over steps 2..{len(r['steps'])}: "
             f"wall {med['wall']:.1f} s = generation {med['generation']:.1f} + scoring {med['scoring']:.2f} "
             f"+ sync {med['sync']:.2f} + rest {med['rest']:.1f} (old log-probs {med['logps']:.1f}, "
-            f"train {med['train']:.1f}); generation {med['gen_tok_s']:.1f} tok/s"
+            f"train {med['train']:.1f}); generation {med['gen_tok_s']:.1f} tok/s; over all steps "
+            f"{med['s_per_completion']:.2f} s of step per completion"
         )
     if "hf" in medians and "vllm" in medians:
         print(
