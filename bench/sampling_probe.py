@@ -91,6 +91,7 @@ def main() -> None:
 
     from trainer.client.env_client import EnvClient
     from trainer.client.local_service import local_service
+    from trainer.evaluation.backends import make_backend
     from trainer.evaluation.dataset import from_split
     from trainer.evaluation.generation import SamplingConfig
     from trainer.evaluation.runner import generate, score_generations, write_run
@@ -112,23 +113,18 @@ def main() -> None:
         )
         repeated = [p for p in problems for _ in range(opts.group)]
         started = time.monotonic()
-        backend: Any
-        if engine == "vllm":
-            import vllm
-
-            from trainer.evaluation.vllm_backend import VLLMBackend
-
-            first = SamplingConfig(opts.max_new_tokens, opts.temperatures[0], seed=0)
-            backend = VLLMBackend(opts.model, first, dtype=dtype)
+        backend = make_backend(
+            engine,
+            client,
+            model=opts.model,
+            sampling=SamplingConfig(opts.max_new_tokens, opts.temperatures[0], seed=0),
+            dtype=dtype,
+            batch_size=16,
+        )
         timings["engine_start"] = round(time.monotonic() - started, 1)
         for temperature in opts.temperatures:
             sampling = SamplingConfig(opts.max_new_tokens, temperature, seed=0)
-            if engine == "vllm":  # one engine, each temperature in turn (the seed is the engine's)
-                backend.params = vllm.SamplingParams(max_tokens=opts.max_new_tokens, temperature=temperature)
-            else:
-                from trainer.evaluation.hf_backend import HFBackend
-
-                backend = HFBackend(opts.model, sampling, batch_size=16, dtype=dtype)
+            backend.sampling = sampling  # one engine; both model backends read it per call
             started = time.monotonic()
             generations = generate(backend, repeated)
             run = score_generations(
@@ -149,8 +145,9 @@ def main() -> None:
                 f"T={temperature}: " + ", ".join(f"{k} {v:.3f}" for k, v in table[temperature].items()),
                 flush=True,
             )
-        if engine == "vllm":
-            backend.close()
+        close = getattr(backend, "close", None)
+        if close is not None:
+            close()
     chosen = choose(table, opts.val_size, opts.tie_groups)
     print(f"rule: most signal groups (ties within {opts.tie_groups} groups: the highest): T={chosen}")
     probe = {

@@ -145,18 +145,21 @@ class VLLMBackend:
             from vllm.lora.request import LoRARequest
 
             self.lora = LoRARequest("adapter", 1, model)
-        self.params = vllm.SamplingParams(
-            max_tokens=sampling.max_new_tokens,
-            temperature=sampling.temperature,
-            top_p=sampling.top_p,
-        )  # no per-request seed: the engine's seed (see the module docstring)
+        self._sampling_params = vllm.SamplingParams
 
     def generate(self, problems: Sequence[EvalProblem], progress: Progress | None = None) -> list[Generation]:
+        """Completions under `self.sampling` as it is now (a caller may swap it between calls: the engine's
+        seed stays, see the module docstring; `sampling.seed` is not applied per request)."""
+        params = self._sampling_params(
+            max_tokens=self.sampling.max_new_tokens,
+            temperature=self.sampling.temperature,
+            top_p=self.sampling.top_p,
+        )
         out: list[Generation] = []
         for start in range(0, len(problems), CHUNK):
             chunk = problems[start : start + CHUNK]
             results = self.llm.chat(
-                [p.messages() for p in chunk], self.params, use_tqdm=False, lora_request=self.lora
+                [p.messages() for p in chunk], params, use_tqdm=False, lora_request=self.lora
             )
             out.extend(Generation(r.outputs[0].text, r.outputs[0].finish_reason) for r in results)
             if progress is not None:
