@@ -11,6 +11,12 @@
 - A request's headers must arrive within `header_timeout` seconds of its first byte (or of the connection
   opening): uvicorn alone waits forever for headers that never finish, so a few slow clients could hold
   every connection open ("slowloris"). `HeaderTimeoutProtocol` adds that timer to uvicorn's protocol.
+- A response with a body of known length leaves in one write, head and body together (`WholeResponses`).
+  uvicorn writes the head as soon as the app starts its answer and the body in a later write; a replica
+  killed between the two leaves its balancer holding a head with no body, which it can neither complete
+  nor retry on another replica (nginx retries only before a byte has reached the client). Measured once in
+  the compose load test: 1 call in 55,032 lost to a `kill -9` landing there. In one write, a kill comes
+  before the answer (the balancer retries it) or after it (the kernel still delivers it).
 """
 
 from __future__ import annotations
@@ -29,9 +35,60 @@ def _settings() -> Settings:
     return Settings()  # each worker process reads its settings once
 
 
+class WholeResponses:
+    """A transport that holds a response head announcing a body (`content-length` above 0) until the
+    body's first write, and sends the two in one write. Everything else passes through at once: chunked
+    and streamed answers, `100 Continue`, a WebSocket upgrade (no `content-length`), and whole answers
+    uvicorn writes itself (their body is in the same bytes, so the data does not end at the head).
+    `close()` sends a held head first; `abort()` drops it, as the transport drops its buffer."""
+
+    __slots__ = ("_head", "_transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._head: bytes | None = None
+
+    @staticmethod
+    def awaits_body(data: bytes) -> bool:
+        """A response head alone (uvicorn lower-cases header names) that promises a body."""
+        if not (data[:5] == b"HTTP/" and data[-4:] == b"\r\n\r\n"):
+            return False
+        at = data.find(b"\r\ncontent-length: ")
+        if at < 0:
+            return False
+        value = data[at + 18 : data.index(b"\r\n", at + 2)].strip()
+        return value.isdigit() and int(value) > 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._head is not None:
+            data, self._head = self._head + bytes(data), None
+        elif self.awaits_body(bytes(data)):
+            self._head = bytes(data)
+            return
+        if data:
+            self._transport.write(data)
+
+    def writelines(self, list_of_data: Any) -> None:
+        self.write(b"".join(list_of_data))
+
+    def close(self) -> None:
+        if self._head is not None:
+            self._transport.write(self._head)
+            self._head = None
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._head = None
+        self._transport.abort()
+
+    def __getattr__(self, name: str) -> Any:  # is_closing, get_extra_info, set_protocol, ...
+        return getattr(self._transport, name)
+
+
 class HeaderTimeoutProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, closing a connection whose request headers do not finish in time,
-    and one that has carried `keep_alive_requests` requests once it has answered the last of them."""
+    and one that has carried `keep_alive_requests` requests once it has answered the last of them; its
+    answers leave whole (`WholeResponses`)."""
 
     header_timeout: float | None = None  # None: from Settings
 
@@ -59,7 +116,8 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
             self.transport.close()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(transport)  # flow control and addresses from the socket's own transport
+        self.transport = WholeResponses(transport)  # type: ignore[assignment]  # what each answer writes to
         self._arm()
 
     def data_received(self, data: bytes) -> None:
