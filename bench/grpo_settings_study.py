@@ -28,7 +28,6 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -53,8 +52,12 @@ def reused_seconds(folder: Path) -> float | None:
     return json.loads(timings.read_text()).get("grpo") if timings.is_file() else None
 
 
-def step_seconds(log: list[dict[str, Any]]) -> dict[str, float] | None:
-    """TRL's `step_time` over the logged steps (seconds): the fastest, the slowest and the sum."""
+def step_seconds(folder: Path) -> dict[str, float] | None:
+    """TRL's `step_time` over every logged step of an arm (seconds): the fastest, the slowest and the sum.
+    From the whole log: with `steps_per_generation` above the accumulation steps, the reward is logged at
+    generation steps only, and those are the slow ones."""
+    history = folder / "log_history.json"
+    log = json.loads(history.read_text()) if history.is_file() else []
     times = [float(h["step_time"]) for h in log if "step_time" in h]
     return {"min": min(times), "max": max(times), "total": round(sum(times), 1)} if times else None
 
@@ -130,11 +133,15 @@ def main() -> None:
         weights = {c.name: c.weight for c in client.info().profiles[0].components}
         arms: dict[str, Path] = {"sft": opts.sft, **reuse}
         for name, flags in to_train.items():
+            # an arm trained by an earlier invocation is skipped; its seconds are the ones it recorded
+            trained_before = reused_seconds(out / name / "grpo")
             started = time.monotonic()
             arms[name] = grpo_phase(
                 url, weights, replace(base, output_dir=out / name, grpo_args=flags), opts.sft
             )
-            grpo_seconds[name] = timings[f"grpo_{name}"] = round(time.monotonic() - started, 1)
+            seconds = trained_before or round(time.monotonic() - started, 1)
+            (out / name / "timings.json").write_text(json.dumps({"grpo": seconds}) + "\n")  # as `learn` does
+            grpo_seconds[name] = timings[f"grpo_{name}"] = seconds
         problems = {"default": from_split(client, "train", opts.val_size, offset=opts.val_offset)}
         found = evaluate_arms(client, arms, problems, replace(base, output_dir=out / "eval"), timings)
     rows = {name: result[1] for name, result in found["default"].items()}
@@ -146,7 +153,7 @@ def main() -> None:
     speed = {
         name: {
             "grpo_seconds": grpo_seconds.get(name),
-            "step_seconds": step_seconds(logs[name]),
+            "step_seconds": step_seconds(arms[name]),
         }
         for name in names
     }

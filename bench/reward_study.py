@@ -102,7 +102,7 @@ def step_chart(logs: dict[str, list[dict[str, Any]]], path: Path) -> None:
         for profile, log in logs.items():
             steps = [h for h in log if key in h]
             ax.plot([h["step"] for h in steps], [h[key] for h in steps], marker="o", ms=3, label=profile)
-        ax.set_title(f"{title} (the step's 8 completions)")
+        ax.set_title(f"{title} (the completions logged at the step)")
         ax.set_xlabel("GRPO step")
         ax.grid(alpha=0.3)
     axes[0].legend()

@@ -34,10 +34,18 @@ def test_reused_seconds_come_from_learns_timings(tmp_path: Path) -> None:
     assert study.reused_seconds(tmp_path / "grpo") == 2253.5
 
 
-def test_step_seconds_summarise_trls_step_time() -> None:
-    log = [{"step": 1, "step_time": 60.0}, {"step": 2}, {"step": 3, "step_time": 80.5}]
-    assert study.step_seconds(log) == {"min": 60.0, "max": 80.5, "total": 140.5}
-    assert study.step_seconds([{"step": 1}]) is None
+def test_step_seconds_summarise_trls_step_time_over_every_step(tmp_path: Path) -> None:
+    assert study.step_seconds(tmp_path) is None
+    # steps_per_generation 16: the reward is logged at generation steps only; every step has a step_time
+    log = [
+        {"step": 1, "reward": 30.0, "step_time": 130.0},
+        {"step": 2, "loss": 0.1, "step_time": 27.5},
+        {"step": 3, "loss": 0.2},
+        {"step": 4, "loss": 0.0, "step_time": 29.0},
+        {"train_runtime": 200.0},
+    ]
+    (tmp_path / "log_history.json").write_text(json.dumps(log))
+    assert study.step_seconds(tmp_path) == {"min": 27.5, "max": 130.0, "total": 186.5}
 
 
 BASE = {"score_ratio": 0.30, "valid": 0.40, "overlap": 0.05}
