@@ -124,6 +124,19 @@ def _found(out: Path, style: str) -> bool:
     return (out / "summary.json").is_file() and load_summary(out).prompt_style == style
 
 
+def problems_source(problems: list[EvalProblem], fallback: str) -> str:
+    """Where evaluation problems come from, read from their ids: `split:test[:100]` for `test-000000` to
+    `test-000099`, `split:train[1900:2000]` for validation problems; `fallback` for anything else (a file,
+    a gap). A study's validation run is then never labelled with `learn`'s test split."""
+    parts = [p.id.rpartition("-") for p in problems]
+    if not parts or any(not sep or not index.isdigit() for _, sep, index in parts):
+        return fallback
+    split, first = parts[0][0], int(parts[0][2])
+    if any(name != split or int(index) != first + i for i, (name, _, index) in enumerate(parts)):
+        return fallback
+    return f"split:{split}[{first or ''}:{first + len(parts)}]"
+
+
 def evaluate(
     client: EnvClient,
     name: str,
@@ -173,7 +186,7 @@ def evaluate(
             profile=s.profile,
             label=name if style == HEADLINE_STYLE else f"{name} ({style})",
             model=model,
-            source=f"split:{s.eval_split}[:{count}]",
+            source=problems_source(problems[style], f"split:{s.eval_split}[:{count}]"),
             sampling=sampling.as_dict(),
             prompt_style=style,
         )

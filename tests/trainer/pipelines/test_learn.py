@@ -235,3 +235,19 @@ def test_evaluate_generates_every_prompt_style_in_one_call(
         assert summary.prompt_style == style and summary.n == 3
         assert json.loads((s.eval_dir("sft", style) / "summary.json").read_text())["prompt_style"] == style
     assert found["default"][1][0].completion != found["guided"][1][0].completion
+
+
+def test_an_evaluations_source_is_read_from_its_problems() -> None:
+    """A study's validation problems are labelled as such, not with `learn`'s test split."""
+    from trainer.evaluation.dataset import EvalProblem
+    from trainer.pipelines.learn import problems_source
+
+    def problems(*ids: str) -> list[EvalProblem]:
+        return [EvalProblem(id=i, spec=None, prompt=[]) for i in ids]  # type: ignore[arg-type]
+
+    assert problems_source(problems("test-000000", "test-000001"), "x") == "split:test[:2]"
+    assert problems_source(problems("train-001900", "train-001901"), "x") == "split:train[1900:1902]"
+    assert problems_source(problems("train-001900", "train-001902"), "x") == "x"  # a gap
+    assert problems_source(problems("test-000000", "train-000001"), "x") == "x"  # two splits
+    assert problems_source(problems("inline"), "x") == "x"
+    assert problems_source([], "x") == "x"
