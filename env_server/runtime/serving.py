@@ -62,7 +62,7 @@ class WholeResponses:
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self._head is not None:
             data, self._head = self._head + bytes(data), None
-        elif self.awaits_body(bytes(data)):
+        elif data[:5] == b"HTTP/" and self.awaits_body(bytes(data)):  # a body is never copied to check
             self._head = bytes(data)
             return
         if data:
