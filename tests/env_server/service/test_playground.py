@@ -83,10 +83,12 @@ def browser() -> Iterator[Any]:
     driver.quit()
 
 
-def _wait(driver: Any, condition: Any, timeout: float = 20) -> Any:
+def _wait(driver: Any, condition: Any, timeout: float = 20, ignored_exceptions: Any = None) -> Any:
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(condition)
+    return WebDriverWait(driver, timeout, poll_frequency=0.05, ignored_exceptions=ignored_exceptions).until(
+        condition
+    )
 
 
 def _by_id(driver: Any, element_id: str) -> Any:
@@ -113,6 +115,32 @@ def _scored(driver: Any) -> dict[str, Any]:
         ],
         "none": [li.text for li in _all(driver, "#violations li.none")],
     }
+
+
+def _click_event(driver: Any, index: int) -> None:
+    """Click an event of the timeline. A click re-draws the timeline (now, and again when its debounced
+    score returns), so an element found a moment ago may be gone: find it again until the click lands."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    css = f'#timeline g.event[data-index="{index}"] rect'
+    _wait(
+        driver,
+        lambda d: _all(d, css)[0].click() is None,
+        ignored_exceptions=(StaleElementReferenceException, IndexError),
+    )
+
+
+def _settled(driver: Any, completion_is: Any) -> None:
+    """Wait until the completion box holds what the last click wrote and that completion has been scored
+    and drawn (the page sets `pending` in the same task as it writes the box, so `done` after the write
+    means the redraw is over)."""
+    _wait(
+        driver,
+        lambda d: (
+            completion_is(_by_id(d, "completion").get_attribute("value"))
+            and _by_id(d, "result").get_attribute("data-state") == "done"
+        ),
+    )
 
 
 def _overlapping_pair(problem: dict[str, Any]) -> tuple[int, int]:
@@ -166,9 +194,11 @@ def test_pick_a_problem_score_the_optimum_and_a_broken_answer(
 
     # A broken answer built by clicking two overlapping events.
     _by_id(browser, "btn-clear").click()
+    _settled(browser, lambda text: text == "")
     i, j = _overlapping_pair(problem)
     for k in (i, j):
-        _all(browser, f'#timeline g.event[data-index="{k}"] rect')[0].click()
+        _click_event(browser, k)
+        _settled(browser, lambda text, k=k: f"<name>{problem['events'][k]['name']}</name>" in text)
     _by_id(browser, "btn-score").click()
     broken = _scored(browser)
     expected = httpx.post(
