@@ -2,9 +2,12 @@
 the cold start learn the published prompt better from traced answers to published prompts than from
 `guided` ones?
 
-Each arm is `make learn`'s SFT phase (trainer/configs/smollm2-135m-sft-cpu.yaml: 320 traced answers of
-`train[0:320]`, one epoch, batch 4, LoRA, the same seed and learning rate) with only the prompt style
-and the trace style changed (`--arms NAME=PROMPT_STYLE:TRACE_STYLE`). An arm already trained elsewhere
+Each arm is `make learn`'s SFT phase (trainer/configs/smollm2-135m-sft-cpu.yaml: traced answers of
+`train[0:640]` since run 12, 320 before and in the studies so far, hence `--sft_args "--dataset_size
+320"` to repeat them; one epoch, batch 4, LoRA, the same seed and learning rate) with only the prompt
+style and the trace style changed (`--arms NAME=PROMPT_STYLE:TRACE_STYLE`). Each trained arm's SFT
+seconds are kept in its folder's `timings.json`, as `learn` keeps them, so that a rerun that finds the
+arm trained reports the time it took and not the moment it took to find it. An arm already trained elsewhere
 is reused with `--reuse NAME=DIR` (e.g. `guided=runs/learn/sft`, which `make learn` trained with
 `guided` prompts and `sorted` traces); reused arms come first. Every arm is then evaluated greedily on
 `train[1900:2000]` (no phase saw them; never the test split) with the published prompt (`default` style,
@@ -13,7 +16,7 @@ the headline) and with `guided` prompts, and every pair is compared per problem,
 `overlap` share.
 Nothing is asserted: it prints the figures and writes `study.json`.
 
-    .venv/bin/python bench/sft_style_study.py --reuse guided=runs/learn/sft \\
+    .venv/bin/python bench/sft_style_study.py --reuse guided=runs/learn/sft --sft_args "--dataset_size 320" \\
         --arms by_hour=default:by_hour sorted=default:sorted --output_dir runs/sft-style-study
     .venv/bin/python bench/sft_style_study.py --arms a=default:by_hour b=guided:sorted --output_dir /tmp/ss \\
         --engine hf --val_size 2 --sft_args "--dataset_size 4"                        # smoke
@@ -36,7 +39,18 @@ sys.path.insert(0, str(ROOT))
 
 from bench.reward_study import compare, evaluate_arms, means  # noqa: E402
 
+CARD = "sched_env.json"  # what a finished training phase writes last (`trainer.pipelines.learn._done`)
+
 STYLES = ("default", "guided")
+
+
+def sft_seconds(arm_dir: Path, elapsed: float, trained_before: bool) -> float | None:
+    """The SFT seconds of an arm: measured now and kept in `arm_dir/timings.json` when it trained now; read
+    back from there when an earlier invocation trained it (None if that one did not keep them)."""
+    record = arm_dir / "timings.json"
+    if not trained_before:
+        record.write_text(json.dumps({"sft": round(elapsed, 1)}) + "\n")
+    return json.loads(record.read_text()).get("sft") if record.is_file() else None
 
 
 def main() -> None:
@@ -71,15 +85,16 @@ def main() -> None:
         for arm in opts.arms:
             name, _, spec = arm.partition("=")
             style, _, trace = spec.partition(":")
-            started = time.monotonic()
             settings = replace(
                 base,
                 output_dir=out / name,
                 prompt_style=style,
                 sft_args=("--trace_style", trace or "sorted", *sft_args),
             )
+            trained_before = (out / name / "sft" / CARD).is_file()
+            started = time.monotonic()
             arms[name] = sft_phase(url, settings)
-            timings[f"sft_{name}"] = round(time.monotonic() - started, 1)
+            timings[f"sft_{name}"] = sft_seconds(out / name, time.monotonic() - started, trained_before)
         problems = {
             style: from_split(client, "train", opts.val_size, prompt_style=style, offset=opts.val_offset)
             for style in STYLES
