@@ -2,7 +2,8 @@
 session beat GRPO on a fixed split of the same compute, judged on the published prompt?
 
 Every arm starts from the same SFT adapter (`make learn`'s: 320 traced answers, `guided` prompts) and is
-`learn`'s GRPO phase (trainer/configs/smollm2-135m-grpo-cpu.yaml: 30 steps of 2 problems x 4 completions,
+`learn`'s GRPO phase (trainer/configs/smollm2-135m-grpo-cpu.yaml: 30 steps of 2 problems x 4 completions
+(8 since run 12: add `--grpo_args "--max_steps 30"` to repeat the study as it ran),
 the same seed, LoRA, learning rate, temperature and completion budget), with only where the problems
 come from changed:
 

@@ -3,7 +3,8 @@ judged greedily on validation problems with the published prompt.
 
 Each arm is `make learn`'s GRPO phase (trainer/configs/smollm2-135m-grpo-cpu.yaml through
 `learn.grpo_phase`: the same problems `train[1000:1256]`, seed, steps, LoRA, temperature and completion
-budget) with the arm's flags added, e.g. `spg16="--steps_per_generation 16"`. An arm trained elsewhere is
+budget; 30 steps until run 12, 8 since: add `--max_steps 30` to an arm's flags to repeat the study as it
+ran) with the arm's flags added, e.g. `spg16="--steps_per_generation 16"`. An arm trained elsewhere is
 reused with `--reuse NAME=DIR` (e.g. `spg4=runs/learn/grpo`, which `make learn` trained); its GRPO seconds
 are read from the `timings.json` beside it where there is one. The SFT start and every arm are evaluated
 greedily on `train[1900:2000]` (no phase saw them; never the test split) with the published prompt, and

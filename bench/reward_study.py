@@ -2,7 +2,8 @@
 checkpoint at equal compute, judged on validation problems.
 
 Each arm is the `learn` GRPO phase (trainer/configs/smollm2-135m-grpo-cpu.yaml: the same problems,
-seed, steps and completions) with only `--profile` changed. An arm already trained elsewhere is reused
+seed, steps and completions; 30 steps until run 12, 8 since: add `--grpo_args "--max_steps 30"` to
+repeat the study as it ran) with only `--profile` changed. An arm already trained elsewhere is reused
 with `--reuse PROFILE=DIR` (e.g. `default=runs/learn/grpo`, which `make learn` trained with `default`).
 The SFT checkpoint and every arm are then evaluated greedily on the validation problems
 `train[1900:2000]` (neither SFT, `train[0:320]`, nor GRPO, `train[1000:1256]`, saw them; never the test

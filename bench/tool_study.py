@@ -7,7 +7,8 @@ Phases, each skipped when its output is complete (run the same command again to 
    prompts) with `--tool_share 0.5 --tool_checks CHECKS`: half of the traced answers written as tool
    episodes (trainer/training/tool_sft.py), half as single answers.
 2. `single`: GRPO exactly as `learn` runs it (trainer/configs/smollm2-135m-grpo-cpu.yaml: 30 steps of
-   2 problems × 4 completions from `train[1000:1256]`), single-turn.
+   2 problems × 4 completions from `train[1000:1256]`; 8 steps since run 12, so add
+   `--grpo_args "--max_steps 30"` to repeat the study as it ran), single-turn.
 3. `tools`: the same GRPO with `--tool_checks CHECKS` (the check tool and `submit`), completions of up
    to `--tool_completion_length` tokens (tool results included), and `--max_sampled_tokens` set to
    what `single` sampled, so both arms sample the same number of tokens (at most `--tool_max_steps`).
