@@ -1,0 +1,67 @@
+"""bench/trace_anatomy.py reads traces as the solver writes them: the solver's own traces are right on
+every figure, and a trace that misstates values and overlaps is caught."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from env_server.task.generator import generate_problem
+from env_server.task.traces import traced_completion
+
+SPEC = importlib.util.spec_from_file_location(
+    "trace_anatomy", Path(__file__).parents[1] / "bench" / "trace_anatomy.py"
+)
+assert SPEC is not None and SPEC.loader is not None
+study = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(study)
+
+
+def _row(
+    problem: Any, completion: str, verdict: str = "valid", violations: list[Any] | None = None
+) -> dict[str, Any]:
+    return {
+        "problem": {
+            "events": [{"name": e.name, "start": e.start, "end": e.end} for e in problem.events],
+            "priorities": list(problem.priorities),
+        },
+        "completion": completion,
+        "verdict": verdict,
+        "violations": violations or [],
+    }
+
+
+@pytest.mark.parametrize("style", ["by_hour", "sorted"])
+def test_the_solvers_traces_are_right_on_every_figure(style: str) -> None:
+    problems = [generate_problem(0, "test", i) for i in range(40)]
+    figures = study.anatomy([_row(p, traced_completion(p, style=style)) for p in problems])
+    assert figures["event_lines"] == sum(len(p.events) for p in problems)
+    assert figures["times_right"] == figures["values_right"] == 1.0
+    assert figures["overlapping_pairs"] > 20 and figures["overlap_recall"] == 1.0
+    assert figures["overlap_lines"] > 10 and figures["overlap_precision"] == 1.0
+
+
+def test_a_wrong_trace_is_caught() -> None:
+    problem = _two_overlapping()
+    a, b = problem.events[0], problem.events[1]
+    trace = (
+        f"<think>By start time:\n- {a.name} {a.start}-{a.end}: 15\n- {b.name} {b.start}-{b.end}: 15\n"
+        f"No two events overlap: keep them all.</think>"
+    )
+    broken = [{"type": "overlap", "events": [{"name": a.name}, {"name": b.name}]}]
+    figures = study.anatomy([_row(problem, trace, "overlap", broken)])
+    assert figures["times_right"] == 1.0 and figures["values_right"] == 0.0
+    assert figures["overlap_recall"] == 0.0 and figures["overlap_lines"] == 0
+    assert figures["broken_pairs"] == 1 and figures["broken_pairs_named"] == 0
+
+
+def _two_overlapping() -> Any:
+    for i in range(200):
+        p = generate_problem(0, "test", i)
+        first, second = p.events[0], p.events[1]
+        if study._overlap(first.model_dump(), second.model_dump()) > 0 and first.duration != 15:
+            return p
+    raise AssertionError("no problem whose first two events overlap")
