@@ -104,6 +104,12 @@ def main() -> None:
     cli.add_argument("--val_offset", type=int, default=1900)
     cli.add_argument("--val_size", type=int, default=100)
     cli.add_argument("--engine", default="auto")
+    cli.add_argument(
+        "--eval_dtype",
+        default=None,
+        help="The evaluations' weights (default: the training dtype). float32 gives the same greedy vLLM "
+        "answers from call to call on a CPU; bfloat16 does not (docs/learning.md).",
+    )
     cli.add_argument("--baseline", default=None, help="The arm the rule compares the others with.")
     opts = cli.parse_args()
     to_train = {name: tuple(shlex.split(flags)) for name, flags in named(opts.arm, "arm").items()}
@@ -125,7 +131,11 @@ def main() -> None:
     engine, why = choose_engine(opts.engine, False)
     print(f"generation: {engine} ({why})", flush=True)
     base = LearnSettings(
-        output_dir=out, engine=engine, dtype=resolve_dtype("auto", "cpu"), secondary_eval=False
+        output_dir=out,
+        engine=engine,
+        dtype=resolve_dtype("auto", "cpu"),
+        eval_dtype=opts.eval_dtype,
+        secondary_eval=False,
     )
     grpo_seconds = {name: reused_seconds(folder) for name, folder in reuse.items()}
     timings: dict[str, float] = {}
@@ -181,6 +191,7 @@ def main() -> None:
         "validation": f"train[{opts.val_offset}:{opts.val_offset + opts.val_size}]",
         "prompt_style": "default",
         "engine": engine,
+        "eval_dtype": base.eval_dtype or base.dtype,
         "table": table,
         "comparisons": comparisons,
         "speed": speed,

@@ -61,6 +61,12 @@ def main() -> None:
     cli.add_argument("--val_offset", type=int, default=1900)
     cli.add_argument("--val_size", type=int, default=100)
     cli.add_argument("--engine", default="auto")
+    cli.add_argument(
+        "--eval_dtype",
+        default=None,
+        help="The evaluations' weights (default: the training dtype). float32 gives the same greedy vLLM "
+        "answers from call to call on a CPU; bfloat16 does not (docs/learning.md).",
+    )
     cli.add_argument("--sft_args", default="", help="Extra SFT flags for every trained arm.")
     opts = cli.parse_args()
 
@@ -76,7 +82,11 @@ def main() -> None:
     print(f"generation: {engine} ({why})", flush=True)
     arms: dict[str, Path] = {k: Path(v) for k, v in (item.split("=", 1) for item in opts.reuse)}
     base = LearnSettings(
-        output_dir=out, engine=engine, dtype=resolve_dtype("auto", "cpu"), secondary_eval=False
+        output_dir=out,
+        engine=engine,
+        dtype=resolve_dtype("auto", "cpu"),
+        eval_dtype=opts.eval_dtype,
+        secondary_eval=False,
     )
     sft_args = tuple(shlex.split(opts.sft_args))
     timings: dict[str, float] = {}
@@ -116,6 +126,7 @@ def main() -> None:
         "arm_specs": opts.arms,
         "validation": f"train[{opts.val_offset}:{opts.val_offset + opts.val_size}]",
         "engine": engine,
+        "eval_dtype": base.eval_dtype or base.dtype,
         "table": table,
         "verdicts": verdicts,
         "comparisons": comparisons,

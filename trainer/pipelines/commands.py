@@ -43,6 +43,15 @@ def learn(
             "computes it natively, else float32).",
         ),
     ] = "auto",
+    eval_dtype: Annotated[
+        str | None,
+        typer.Option(
+            "--eval_dtype",
+            help="The evaluations' weights when not --dtype's: float32 makes greedy vLLM answers the same "
+            "from call to call on a CPU (bfloat16's are not), at about 3 times an evaluation's time "
+            "(docs/learning.md).",
+        ),
+    ] = None,
     engine: Annotated[
         str,
         typer.Option(
@@ -111,6 +120,7 @@ def learn(
             eval_max_new_tokens=eval_max_new_tokens,
             eval_batch_size=eval_batch_size,
             dtype=dtype,
+            eval_dtype=eval_dtype,
             engine=engine,
             eval_enforce_eager=eval_enforce_eager,
             secondary_eval=secondary_eval,

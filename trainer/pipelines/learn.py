@@ -86,6 +86,9 @@ class LearnSettings:
     eval_max_new_tokens: int = 640
     eval_batch_size: int = 50
     dtype: str = "auto"  # weights for every phase; auto: bfloat16 where the CPU computes it natively
+    # The evaluations' weights, when not `dtype` (None). float32 makes greedy vLLM answers deterministic on
+    # this CPU, at 3.2x an evaluation's time; bfloat16's differ from call to call (docs/learning.md).
+    eval_dtype: str | None = None
     sft_args: tuple[str, ...] = ()  # extra flags for the SFT phase, e.g. ("--dataset_size", "32")
     grpo_args: tuple[str, ...] = ()
     profile: str = "default"
@@ -163,11 +166,13 @@ def evaluate(
     if s.engine == "vllm":
         from trainer.evaluation.vllm_backend import VLLMBackend
 
-        backend = VLLMBackend(model, sampling, dtype=s.dtype, enforce_eager=s.eval_enforce_eager)
+        backend = VLLMBackend(
+            model, sampling, dtype=s.eval_dtype or s.dtype, enforce_eager=s.eval_enforce_eager
+        )
     else:
         from trainer.evaluation.hf_backend import HFBackend
 
-        backend = HFBackend(model, sampling, batch_size=s.eval_batch_size, dtype=s.dtype)
+        backend = HFBackend(model, sampling, batch_size=s.eval_batch_size, dtype=s.eval_dtype or s.dtype)
     # Every style's prompts in one generation call, so that a batch can hold both styles (the demo's
     # 8 + 8 prompts are one transformers batch of 16; vLLM schedules them all at once).
     prompts = [p for style in todo for p in problems[style]]
@@ -296,7 +301,9 @@ def _timed(timings: dict[str, float], key: str, fn: Callable[[], T]) -> T:
 def learn(s: LearnSettings) -> dict[str, Any]:
     """Run every phase not yet done, then write `learning.json` and the report; returns the former."""
     s.output_dir.mkdir(parents=True, exist_ok=True)
-    s = replace(s, dtype=resolve_dtype(s.dtype, "cuda" if _cuda() else "cpu"))
+    device = "cuda" if _cuda() else "cpu"
+    s = replace(s, dtype=resolve_dtype(s.dtype, device))
+    s = replace(s, eval_dtype=resolve_dtype(s.eval_dtype, device) if s.eval_dtype else s.dtype)
     engine, why = choose_engine(s.engine, _cuda())
     s = replace(s, engine=engine)
     console.print(f"generation: {engine} ({why})")
@@ -371,6 +378,7 @@ def learn(s: LearnSettings) -> dict[str, Any]:
             "styles": list(problems),
         },
         "dtype": s.dtype,
+        "eval_dtype": s.eval_dtype or s.dtype,
         "engine": s.engine,
         "eval_enforce_eager": s.eval_enforce_eager,
         "phases": {name: results[name][0].model_dump(mode="json") for name in PHASES},

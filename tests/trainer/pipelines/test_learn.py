@@ -92,7 +92,7 @@ def test_learn_runs_every_phase_and_resumes(
     assert all("rewards/format/mean" in s and "frac_reward_zero_std" in s for s in steps)
     assert learning["component_weights"] == {"format": 10.0, "order": 20.0, "score": 70.0}
     # one weight dtype for every phase: `auto` resolved once, as this CPU computes best
-    assert learning["dtype"] == resolve_dtype("auto", "cpu")
+    assert learning["dtype"] == learning["eval_dtype"] == resolve_dtype("auto", "cpu")
     assert all(learning["phases"][n]["sampling"]["dtype"] == learning["dtype"] for n in PHASES)
 
     report = (out / "report.md").read_text()
@@ -128,7 +128,7 @@ def test_learn_with_vllm_generating(
         str(Path(sys.executable).parent / "sched-train"), "learn", "--env_url", live_server.url,
         "--base_model", str(tiny_vllm_model_dir), "--output_dir", str(out), "--eval_size", "4",
         "--eval_max_new_tokens", "8", "--engine", "vllm", "--eval_enforce_eager", "--sft_args", SFT,
-        "--grpo_args", GRPO,
+        "--grpo_args", GRPO, "--eval_dtype", "float32",
     ]  # fmt: skip
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=540)
@@ -137,6 +137,9 @@ def test_learn_with_vllm_generating(
     learning = json.loads((out / "learning.json").read_text())
     assert learning["engine"] == "vllm" and learning["eval_enforce_eager"] is True
     assert all(learning["phases"][n]["backend"] == "vllm" and learning["phases"][n]["n"] == 4 for n in PHASES)
+    # evaluated in float32 (`--eval_dtype`), whatever the phases trained in
+    assert learning["eval_dtype"] == "float32" and learning["dtype"] == resolve_dtype("auto", "cpu")
+    assert all(learning["phases"][n]["sampling"]["dtype"] == "float32" for n in PHASES)
     assert [s["step"] for s in learning["grpo_steps"]] == [1, 2]
     assert all("sampling/sampling_logp_difference/max" in s for s in learning["grpo_steps"])  # vLLM sampled
     # the defaults: published prompts everywhere (one evaluation style), SFT on by_hour traces
