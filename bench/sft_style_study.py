@@ -38,8 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.reward_study import compare, evaluate_arms, means  # noqa: E402
-
-CARD = "sched_env.json"  # what a finished training phase writes last (`trainer.pipelines.learn._done`)
+from trainer.client.env_card import CARD  # noqa: E402  (what a finished training phase writes last)
 
 STYLES = ("default", "guided")
 

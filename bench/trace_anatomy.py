@@ -23,19 +23,20 @@ import argparse
 import itertools
 import json
 import re
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from env_server.scoring.checks import overlapping_pairs  # noqa: E402
+from env_server.task.problems import PRIORITY_WEIGHT  # noqa: E402
+from env_server.task.traces import overlap_groups  # noqa: E402
+from shared_schema import Event  # noqa: E402
+
 EVENT_LINE = re.compile(r"^- (.+?) (\d\d:\d\d)-(\d\d:\d\d): (?:priority, 2 x \d+ = )?(\d+)$")
-
-
-def _minutes(t: str) -> int:
-    return int(t[:2]) * 60 + int(t[3:])
-
-
-def _overlap(a: dict[str, str], b: dict[str, str]) -> int:
-    return min(_minutes(a["end"]), _minutes(b["end"])) - max(_minutes(a["start"]), _minutes(b["start"]))
 
 
 def _claimed(line: str, names: list[str]) -> list[str]:
@@ -50,17 +51,11 @@ def _claimed(line: str, names: list[str]) -> list[str]:
     return found
 
 
-def _connected(group: list[dict[str, str]]) -> bool:
+def _connected(group: list[Event]) -> bool:
     """Whether the events form one group of the overlap graph (what a trace's overlap line claims: two
-    events overlap, or three or more are chained by overlaps)."""
-    reached, frontier = {0}, [0]
-    while frontier:
-        i = frontier.pop()
-        for j in range(len(group)):
-            if j not in reached and _overlap(group[i], group[j]) > 0:
-                reached.add(j)
-                frontier.append(j)
-    return len(reached) == len(group)
+    events overlap, or three or more are chained by overlaps), by the solver's own grouping."""
+    groups = overlap_groups(group)
+    return len(groups) == 1 and len(groups[0]) == len(group)
 
 
 def anatomy(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -69,7 +64,7 @@ def anatomy(rows: list[dict[str, Any]]) -> dict[str, Any]:
     claims = true_claims = pairs = named = 0
     broken = broken_named = 0
     for row in rows:
-        events = {e["name"]: e for e in row["problem"]["events"]}
+        events = {e["name"]: Event.model_validate(e) for e in row["problem"]["events"]}
         priorities = set(row["problem"]["priorities"])
         think = row["completion"].split("</think>", 1)[0]
         overlap_lines = [line for line in think.splitlines() if " overlap" in line and ":" in line]
@@ -79,9 +74,8 @@ def anatomy(rows: list[dict[str, Any]]) -> dict[str, Any]:
             if m and m.group(1) in events:
                 e = events[m.group(1)]
                 lines += 1
-                times_ok += (m.group(2), m.group(3)) == (e["start"], e["end"])
-                weight = 2 if e["name"] in priorities else 1
-                values_ok += int(m.group(4)) == weight * (_minutes(e["end"]) - _minutes(e["start"]))
+                times_ok += (m.group(2), m.group(3)) == (e.start, e.end)
+                values_ok += int(m.group(4)) == (PRIORITY_WEIGHT if e.name in priorities else 1) * e.duration
                 values[int(m.group(4))] += 1
         for text in overlap_lines:
             named_here = _claimed(text, list(events))
@@ -90,10 +84,11 @@ def anatomy(rows: list[dict[str, Any]]) -> dict[str, Any]:
             claims += 1
             true_claims += _connected([events[n] for n in named_here])
             named_pairs.update(frozenset(p) for p in itertools.combinations(named_here, 2))
-        for a, b in itertools.combinations(events.values(), 2):
-            if _overlap(a, b) > 0:
-                pairs += 1
-                named += frozenset((a["name"], b["name"])) in named_pairs
+        listed = list(events.values())
+        spans = [(e.start_min, e.end_min) for e in listed]
+        for i, j in overlapping_pairs(spans, limit=len(spans) ** 2):
+            pairs += 1
+            named += frozenset((listed[i].name, listed[j].name)) in named_pairs
         if row["verdict"] == "overlap":
             for v in row["violations"]:
                 if v["type"] == "overlap":

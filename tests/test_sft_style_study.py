@@ -29,9 +29,3 @@ def test_found_trained_reads_the_kept_time_back(tmp_path: Path) -> None:
 def test_found_trained_without_a_kept_time_is_unknown_not_zero(tmp_path: Path) -> None:
     assert study.sft_seconds(tmp_path, 0.2, trained_before=True) is None
     assert not (tmp_path / "timings.json").exists()
-
-
-def test_the_card_is_the_one_learn_waits_for() -> None:
-    from trainer.pipelines import learn
-
-    assert learn.CARD == study.CARD

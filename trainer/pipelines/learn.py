@@ -378,7 +378,7 @@ def learn(s: LearnSettings) -> dict[str, Any]:
             "styles": list(problems),
         },
         "dtype": s.dtype,
-        "eval_dtype": s.eval_dtype or s.dtype,
+        "eval_dtype": s.eval_dtype,  # resolved above: `dtype` unless asked otherwise
         "engine": s.engine,
         "eval_enforce_eager": s.eval_enforce_eager,
         "phases": {name: results[name][0].model_dump(mode="json") for name in PHASES},
