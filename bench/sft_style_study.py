@@ -67,6 +67,19 @@ def main() -> None:
         "answers from call to call on a CPU; bfloat16 does not (docs/learning.md).",
     )
     cli.add_argument("--sft_args", default="", help="Extra SFT flags for every trained arm.")
+    cli.add_argument(
+        "--styles",
+        nargs="+",
+        default=list(STYLES),
+        choices=STYLES,
+        help="The prompt styles every arm is evaluated with (default: both; the first is the headline).",
+    )
+    cli.add_argument(
+        "--eval_max_new_tokens",
+        type=int,
+        default=None,
+        help="Tokens each evaluation answer may take (default: learn's, 640); raise it for longer traces.",
+    )
     opts = cli.parse_args()
 
     from trainer.client.env_client import EnvClient
@@ -87,6 +100,8 @@ def main() -> None:
         eval_dtype=opts.eval_dtype,
         secondary_eval=False,
     )
+    if opts.eval_max_new_tokens is not None:
+        base = replace(base, eval_max_new_tokens=opts.eval_max_new_tokens)
     sft_args = tuple(shlex.split(opts.sft_args))
     timings: dict[str, float] = {}
     with local_service(train_size=2000, test_size=16) as url, EnvClient.from_url(url) as client:
@@ -106,15 +121,15 @@ def main() -> None:
             timings[f"sft_{name}"] = sft_seconds(out / name, time.monotonic() - started, trained_before)
         problems = {
             style: from_split(client, "train", opts.val_size, prompt_style=style, offset=opts.val_offset)
-            for style in STYLES
+            for style in opts.styles
         }
         found = evaluate_arms(client, arms, problems, replace(base, output_dir=out / "eval"), timings)
         rows = {style: {name: result[1] for name, result in by.items()} for style, by in found.items()}
     table = {style: {n: means(r) for n, r in by.items()} for style, by in rows.items()}
     comparisons: dict[str, Any] = {}
-    for style in STYLES:
+    for style in opts.styles:
         comparisons |= compare(rows[style], list(itertools.combinations(arms, 2)), style)  # earlier arm first
-    for style in STYLES:
+    for style in opts.styles:
         for name, figures in table[style].items():
             print(f"[{style} prompts] {name}: " + ", ".join(f"{m} {v:.3f}" for m, v in figures.items()))
     verdicts = {
@@ -126,6 +141,7 @@ def main() -> None:
         "validation": f"train[{opts.val_offset}:{opts.val_offset + opts.val_size}]",
         "engine": engine,
         "eval_dtype": base.eval_dtype or base.dtype,
+        "eval_max_new_tokens": base.eval_max_new_tokens,
         "table": table,
         "verdicts": verdicts,
         "comparisons": comparisons,

@@ -173,9 +173,10 @@ the model's to work out."""
 
 PROMPT_STYLES: tuple[str, ...] = ("default", "compact", "guided")
 # How a traced answer's `<think>` block lists the events before choosing: by start time, or by a scan of
-# the day's hours (for prompts that list them unsorted; env_server/task/traces.py).
-TraceStyle = Literal["sorted", "by_hour"]
-TRACE_STYLES: tuple[str, ...] = ("sorted", "by_hour")
+# the day's hours (for prompts that list them unsorted), or by that scan with each event's duration sum
+# and overlap check written out (env_server/task/traces.py).
+TraceStyle = Literal["sorted", "by_hour", "checked"]
+TRACE_STYLES: tuple[str, ...] = ("sorted", "by_hour", "checked")
 
 
 class ChatMessage(BaseModel):
@@ -336,7 +337,9 @@ class SolveRequest(_Request):
     trace_style: TraceStyle = Field(
         default="sorted",
         description="With `trace`: `sorted` lists the events by start time; `by_hour` scans the hours of "
-        "the day, each followed by the events starting in it (for prompts that list them unsorted).",
+        "the day, each followed by the events starting in it (for prompts that list them unsorted); "
+        "`checked` is that scan with each event's duration written as a sum and its start set beside the "
+        "latest end before it (`overlap` or `clear`).",
     )
 
 

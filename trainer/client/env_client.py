@@ -335,7 +335,7 @@ class EnvClient:
         self, problem: ProblemSpec, trace: bool = False, trace_style: TraceStyle = "sorted"
     ) -> SolveResponse:
         """The optimum; `trace=True` writes its `completion` with the step-by-step reasoning trace
-        (`trace_style`: `sorted` or `by_hour`, contract section 2)."""
+        (`trace_style`: `sorted`, `by_hour` or `checked`, contract section 2)."""
         spec = ProblemSpec(events=problem.events, priorities=problem.priorities)
         body = SolveRequest(problem=spec, trace=trace, trace_style=trace_style).model_dump(mode="json")
         return SolveResponse.model_validate_json(self._request("POST", "/v1/solve", json=body).content)

@@ -51,8 +51,9 @@ class EnvSFTArguments:
     trace_style: str = field(
         default="sorted",
         metadata={
-            "help": "How the traced answers list the events first: sorted (by start time) or by_hour "
-            "(a scan of the day's hours, for prompts that list them unsorted)."
+            "help": "How the traced answers list the events first: sorted (by start time), by_hour "
+            "(a scan of the day's hours, for prompts that list them unsorted) or checked (that scan with "
+            "each event's duration sum and overlap check written out)."
         },
     )
     tool_share: float = field(

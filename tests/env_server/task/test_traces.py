@@ -17,6 +17,8 @@ from env_server.task.prompts import SYSTEM_PROMPTS, build_prompt
 from env_server.task.traces import (
     TRACE_STYLES,
     TraceStyle,
+    checked_scan_lines,
+    duration_sum,
     hour_scan_lines,
     overlap_groups,
     traced_completion,
@@ -71,6 +73,65 @@ def test_by_hour_trace_text_is_pinned() -> None:
     assert text.split("\n", 29)[29] == traced_completion(SPEC).split("\n", 5)[5]
 
 
+def test_checked_trace_text_is_pinned() -> None:
+    """The `checked` trace is the `by_hour` scan with each line's sum and overlap check; the rest is the
+    `sorted` trace word for word."""
+    text = traced_completion(SPEC, style="checked")
+    empty = lambda hours: [f"{h:02d}h -" for h in hours]  # noqa: E731
+    assert text.splitlines()[:29] == [
+        "<think>By start hour:",
+        *empty(range(8)),
+        "08h:",
+        "- Gym 08:00-09:00: 60 + 0 = 60; first",
+        "- Team sync 08:30-09:15: 30 + 15 = 45, priority x 2 = 90; 08:30 < 09:00 overlap",
+        "09h:",
+        "- Standup 09:15-09:30: 30 - 15 = 15; 09:15 >= 09:15 clear",
+        *empty(range(10, 12)),
+        "12h:",
+        "- Lunch 12:00-13:00: 60 + 0 = 60; 12:00 >= 09:30 clear",
+        *empty(range(13, 24)),
+    ]
+    assert text.split("\n", 29)[29] == traced_completion(SPEC).split("\n", 5)[5]
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "text"),
+    [
+        ("08:04", "08:19", "19 - 4 = 15"),
+        ("05:56", "06:41", "4 + 41 = 45"),
+        ("09:55", "11:40", "5 + 60 + 40 = 105"),
+        ("07:30", "11:00", "30 + 180 + 0 = 210"),
+        ("23:40", "24:10", "20 + 10 = 30"),
+    ],
+)
+def test_duration_sum_adds_up_to_the_duration(start: str, end: str, text: str) -> None:
+    event = Event(name="E", start=start, end=end)
+    assert duration_sum(event) == text
+    terms, total = text.split(" = ")
+    assert int(total) == event.duration == eval(terms)  # the written sum is the duration  # noqa: S307
+
+
+def test_checked_lines_mark_exactly_the_events_that_overlap_an_earlier_one() -> None:
+    """`overlap` on an event's line iff it overlaps an event listed before it; each run of `overlap` lines
+    with the `clear` (or `first`) line above it is one of the solver's overlap groups."""
+    for i in range(300):
+        spec = generate_problem(seed=3, split="train", index=i)
+        lines = [x for x in checked_scan_lines(spec) if x.startswith("- ")]
+        ordered = sorted(spec.events, key=lambda e: (e.start_min, e.end_min, e.name))
+        runs: list[list[str]] = []
+        for k, (line, e) in enumerate(zip(lines, ordered, strict=True)):
+            overlaps_earlier = any(o.end_min > e.start_min for o in ordered[:k])
+            assert line.endswith(" overlap") == overlaps_earlier, line
+            assert line.endswith((" clear", "; first")) != overlaps_earlier, line
+            assert (k == 0) == line.endswith("; first")
+            if overlaps_earlier:
+                runs[-1].append(e.name)
+            else:
+                runs.append([e.name])
+        groups = [[e.name for e in g] for g in overlap_groups(list(spec.events))]
+        assert [r for r in runs if len(r) > 1] == groups
+
+
 def test_by_hour_scan_goes_past_midnight_only_when_an_event_starts_there() -> None:
     late = ProblemSpec(
         events=[*SPEC.events, Event(name="Night shift", start="25:10", end="26:00")], priorities=[]
@@ -109,7 +170,7 @@ def _check(spec: ProblemSpec, style: TraceStyle = "sorted") -> None:
         )
         assert all(name in line.split("keep ", 1)[1] for name in kept)
     assert think.endswith(f"Keep {len(schedule)} events, total {total}.")
-    if style == "by_hour":  # each event right under the line of the hour it starts in
+    if style in ("by_hour", "checked"):  # each event right under the line of the hour it starts in
         hour = None
         for line in think.splitlines()[1:]:
             if re.fullmatch(r"\d\dh(:| -)", line):
