@@ -99,6 +99,10 @@ class LearnSettings:
     secondary_eval_phases: tuple[str, ...] = PHASES  # the phases that secondary evaluation covers
     curriculum: bool = False  # GRPO on a curriculum session (docs/contract.md section 7) instead of a split
     curriculum_config: str | None = None  # JSON of CurriculumConfig fields
+    # Evaluate base, SFT and GRPO after training, in one transformers generation whose batches mix the
+    # three models' rows (`HFAdapterMix`; engine hf only), instead of one generation per phase: each
+    # decoding step then reads the base weights once for all three (`make demo`).
+    joint_eval: bool = False
 
     def eval_styles(self, phase: str | None = None) -> tuple[str, ...]:
         """The styles a phase (by default: any phase) is evaluated in: the published prompt first (the
@@ -203,6 +207,64 @@ def evaluate(
     del backend
     release_freed_memory()
     return {style: results[style] for style in problems}
+
+
+def evaluate_joint(
+    client: EnvClient,
+    models: dict[str, tuple[str, list[str]]],
+    problems: dict[str, dict[str, list[EvalProblem]]],
+    base: str,
+    s: LearnSettings,
+) -> dict[str, dict[str, tuple[RunSummary, list[ResultRow]]]]:
+    """`evaluate` for several phases at once: `models` maps a phase to (what its summary names, the
+    adapter stack `HFAdapterMix` builds it from), `problems` a phase to its styles' problems. Every
+    prompt of every phase goes through one generation call (each summary's `elapsed_s` is the whole of
+    it); evaluations already written are reused. Phase -> style -> (summary, rows)."""
+    from trainer.evaluation.hf_backend import HFAdapterMix
+
+    results: dict[str, dict[str, tuple[RunSummary, list[ResultRow]]]] = {name: {} for name in models}
+    todo: list[tuple[str, str]] = []
+    for name, styles in problems.items():
+        for style in styles:
+            out = s.eval_dir(name, style)
+            if _found(out, style):
+                console.print(f"[dim]{name} ({style} prompts): evaluation found in {out}, skipped[/dim]")
+                results[name][style] = load_summary(out), load_rows(out)
+            else:
+                todo.append((name, style))
+    if todo:
+        sampling = SamplingConfig(max_new_tokens=s.eval_max_new_tokens, temperature=0.0, seed=0)
+        stacks = {name: models[name][1] for name in dict.fromkeys(n for n, _ in todo)}
+        backend = HFAdapterMix(
+            base, stacks, sampling, batch_size=s.eval_batch_size, dtype=s.eval_dtype or s.dtype
+        )
+        items = [(name, p) for name, style in todo for p in problems[name][style]]
+        started = time.monotonic()
+        label = ", ".join(f"{n} ({st})" for n, st in todo)
+        with bar(f"eval {label}: generating together", len(items)) as tick:
+            generations = backend.generate_rows(items, tick)
+        first = 0
+        for name, style in todo:
+            batch = problems[name][style]
+            run: Run = score_generations(
+                client,
+                backend.view(name),
+                batch,
+                generations[first : first + len(batch)],
+                started,
+                profile=s.profile,
+                label=name if style == HEADLINE_STYLE else f"{name} ({style})",
+                model=models[name][0],
+                source=problems_source(batch, f"split:{s.eval_split}[:{len(batch)}]"),
+                sampling=sampling.as_dict(),
+                prompt_style=style,
+            )
+            first += len(batch)
+            write_run(run, s.eval_dir(name, style))
+            results[name][style] = run.summary, run.rows
+        del backend
+        release_freed_memory()
+    return {name: {style: results[name][style] for style in problems[name]} for name in problems}
 
 
 def _done(folder: Path) -> bool:
@@ -337,20 +399,39 @@ def learn(s: LearnSettings) -> dict[str, Any]:
             _write_json(timings_path, timings)
 
         n, styles = len(problems[HEADLINE_STYLE]), " and ".join(s.eval_styles("base"))
-        console.rule(f"1/5 evaluate the base model on {n} {s.eval_split} problems ({styles} prompts)")
-        results = {"base": phase_eval("base", base)}
-        save_timings()
-        console.rule("2/5 SFT on the solver's traced answers")
-        sft_dir = _timed(timings, "sft", lambda: sft_phase(url, s))
-        save_timings()
-        console.rule("3/5 evaluate the SFT checkpoint")
-        results["sft"] = phase_eval("sft", str(sft_dir))
-        save_timings()
-        console.rule("4/5 GRPO against the service")
-        grpo_dir = _timed(timings, "grpo", lambda: grpo_phase(url, weights, s, sft_dir))
-        save_timings()
-        console.rule("5/5 evaluate the GRPO checkpoint")
-        results["grpo"] = phase_eval("grpo", str(grpo_dir))
+        if s.joint_eval:
+            if s.engine != "hf":
+                raise ValueError("joint_eval evaluates with transformers: it needs engine hf")
+            console.rule("1/3 SFT on the solver's traced answers")
+            sft_dir = _timed(timings, "sft", lambda: sft_phase(url, s))
+            save_timings()
+            console.rule("2/3 GRPO against the service")
+            grpo_dir = _timed(timings, "grpo", lambda: grpo_phase(url, weights, s, sft_dir))
+            save_timings()
+            console.rule(f"3/3 evaluate base, SFT and GRPO together on {n} {s.eval_split} problems")
+            models = {"base": (base, []), "sft": (str(sft_dir), [str(sft_dir)])}
+            models["grpo"] = (str(grpo_dir), [str(sft_dir), str(grpo_dir)])
+            wanted = {name: {st: problems[st] for st in s.eval_styles(name)} for name in PHASES}
+            found = _timed(timings, "eval", lambda: evaluate_joint(client, models, wanted, base, s))
+            for name, by in found.items():
+                for style, result in by.items():
+                    by_style.setdefault(style, {})[name] = result
+            results = {name: found[name][HEADLINE_STYLE] for name in PHASES}
+        else:
+            console.rule(f"1/5 evaluate the base model on {n} {s.eval_split} problems ({styles} prompts)")
+            results = {"base": phase_eval("base", base)}
+            save_timings()
+            console.rule("2/5 SFT on the solver's traced answers")
+            sft_dir = _timed(timings, "sft", lambda: sft_phase(url, s))
+            save_timings()
+            console.rule("3/5 evaluate the SFT checkpoint")
+            results["sft"] = phase_eval("sft", str(sft_dir))
+            save_timings()
+            console.rule("4/5 GRPO against the service")
+            grpo_dir = _timed(timings, "grpo", lambda: grpo_phase(url, weights, s, sft_dir))
+            save_timings()
+            console.rule("5/5 evaluate the GRPO checkpoint")
+            results["grpo"] = phase_eval("grpo", str(grpo_dir))
         refs = references(client, problems[HEADLINE_STYLE], s)
     timings["this_invocation"] = round(time.monotonic() - started, 1)
     save_timings()
@@ -381,6 +462,7 @@ def learn(s: LearnSettings) -> dict[str, Any]:
         "eval_dtype": s.eval_dtype,  # resolved above: `dtype` unless asked otherwise
         "engine": s.engine,
         "eval_enforce_eager": s.eval_enforce_eager,
+        "joint_eval": s.joint_eval,
         "phases": {name: results[name][0].model_dump(mode="json") for name in PHASES},
         "phases_by_style": {
             style: {name: found[name][0].model_dump(mode="json") for name in PHASES if name in found}

@@ -98,3 +98,62 @@ def test_hf_backend_loads_the_dtype_asked_for(tiny_model_dir: Path, dtype: str) 
     backend = HFBackend(str(tiny_model_dir), SAMPLING, device="cpu", dtype=dtype)
     assert backend.dtype == dtype
     assert {p.dtype for p in backend.model.parameters()} == {getattr(torch, dtype)}
+
+
+def _seeded_adapter(base: str, out: Path, seed: int) -> Path:
+    """A LoRA adapter on `base` with seeded non-zero weights (B is zero at init: nothing to get wrong)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    lora = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(base),
+        LoraConfig(r=2 + seed, lora_alpha=4, target_modules=["q_proj", "v_proj", "down_proj"]),
+    )
+    for name, param in lora.named_parameters():
+        if "lora_A" in name or "lora_B" in name:
+            param.data.normal_(0, 0.3)
+    lora.save_pretrained(str(out))
+    return out
+
+
+def test_adapter_mix_answers_as_each_model_alone(
+    client: TestClient, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """Base, SFT and GRPO-on-merged-SFT rows in the same batches answer as each model on its own: the
+    mix is `make demo`'s one evaluation call for three models."""
+    from trainer.evaluation.hf_backend import HFAdapterMix, HFBackend
+    from trainer.training.model_prep import merge_adapter
+
+    sft = _seeded_adapter(str(tiny_model_dir), tmp_path / "sft", seed=1)
+    grpo = _seeded_adapter(str(merge_adapter(sft)), tmp_path / "grpo", seed=2)
+    problems = from_split(EnvClient(client), "test", limit=3)
+    sampling = SamplingConfig(max_new_tokens=12)
+    models = {"base": [], "sft": [str(sft)], "grpo": [str(sft), str(grpo)]}
+    mix = HFAdapterMix(str(tiny_model_dir), models, sampling, batch_size=4, device="cpu", dtype="float32")
+    items = [(name, p) for p in problems for name in models]  # each batch mixes the three models
+    got = [g.text for g in mix.generate_rows(items)]
+    alone = {
+        name: HFBackend(path, sampling, batch_size=4, device="cpu", dtype="float32").generate(problems)
+        for name, path in (("base", str(tiny_model_dir)), ("sft", str(sft)), ("grpo", str(grpo)))
+    }
+    expected = [alone[name][problems.index(p)].text for name, p in items]
+    assert got == expected
+    assert len({alone[name][0].text for name in models}) == 3  # three different models, told apart
+    assert [g.text for g in mix.view("sft").generate(problems)] == [g.text for g in alone["sft"]]
+    with pytest.raises(KeyError, match="no model 'dpo'"):
+        mix.view("dpo")
+
+
+def test_adapter_mix_refuses_a_stack_that_was_not_trained_as_one(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    from trainer.evaluation.hf_backend import HFAdapterMix
+
+    one = _seeded_adapter(str(tiny_model_dir), tmp_path / "one", seed=1)
+    two = _seeded_adapter(str(tiny_model_dir), tmp_path / "two", seed=2)  # on the base, not on `one`
+    with pytest.raises(ValueError, match="is not an adapter on"):
+        HFAdapterMix(str(tiny_model_dir), {"x": [str(one), str(two)]}, SAMPLING, device="cpu")
+    with pytest.raises(ValueError, match="not a LoRA adapter directory"):
+        HFAdapterMix(str(tiny_model_dir), {"x": [str(tiny_model_dir)]}, SAMPLING, device="cpu")

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +148,39 @@ def test_learn_with_vllm_generating(
     assert read_card(out / "sft") | {"trace_style": "by_hour", "prompt_style": "default"} == read_card(
         out / "sft"
     )
+
+
+def test_learn_evaluates_every_phase_together_as_each_alone(
+    live_server: LiveServer, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """`joint_eval` (`make demo`): the phases train first, then base, SFT and GRPO answer in one generation
+    whose batches mix their rows, written where `learn` writes each phase's evaluation; each phase's
+    answers are those of its model evaluated alone (float32: no rounding to tell them apart)."""
+    from trainer.client.env_client import EnvClient
+    from trainer.evaluation.dataset import from_split
+    from trainer.pipelines.learn import evaluate
+
+    out = tmp_path / "learn-joint"
+    scaffold = {"prompt_style": "guided", "trace_style": "sorted", "secondary_eval_phases": ("sft", "grpo")}
+    s = settings(live_server.url, tiny_model_dir, out, joint_eval=True, dtype="float32", **scaffold)
+    learning = learn(s)
+    assert learning["joint_eval"] is True and "eval" in learning["timings_s"]
+    assert not any(k.startswith("eval_") for k in learning["timings_s"])  # no per-phase generation
+    assert set(learning["phases_by_style"]["guided"]) == {"sft", "grpo"}
+    for name in PHASES:
+        assert learning["phases"][name]["n"] == 4 and learning["phases"][name]["backend"] == "hf"
+    assert learning["phases"]["grpo"]["model"] == str(out / "grpo")
+    with EnvClient.from_url(live_server.url) as client:
+        problems = {st: from_split(client, "test", 4, prompt_style=st) for st in ("default", "guided")}
+        alone = replace(s, output_dir=tmp_path / "alone")
+        models = {"base": str(tiny_model_dir), "sft": str(out / "sft"), "grpo": str(out / "grpo")}
+        for name, model in models.items():
+            styles = {st: problems[st] for st in s.eval_styles(name)}
+            for style, (_, rows) in evaluate(client, name, model, styles, alone).items():
+                joint = [json.loads(line) for line in (s.eval_dir(name, style) / "results.jsonl").open()]
+                assert [r["completion"] for r in joint] == [r.completion for r in rows], (name, style)
+    again = learn(s)  # everything found: nothing trained or generated again
+    assert again["phases"] == learning["phases"]
 
 
 def test_learn_with_a_curriculum(live_server: LiveServer, tiny_model_dir: Path, tmp_path: Path) -> None:
