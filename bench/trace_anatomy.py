@@ -8,7 +8,10 @@ trace as the solver writes it (`env_server/task/traces.py`) and checks it agains
 - overlap lines (`A overlaps B: ...`, `A, B and C overlap: ...`): how many there are and how many are
   true (precision: the events a line names overlap, or are chained by overlaps), and how many of the
   problem's truly overlapping pairs some line names together (recall);
-- `overlap` answers: whether the trace named the pair the schedule then broke.
+- `overlap` answers: whether the trace named the pair the schedule then broke;
+- `checked` event lines (`- NAME HH:MM-HH:MM: 14 + 46 = 60, priority x 2 = 120; 09:46 < 10:20 overlap`):
+  the share whose written sum adds up to the duration it states, whose latest end is the true latest end
+  of the events that start before it, and whose `overlap`/`clear`/`first` is true.
 
 The solver's own traces score 100 % on every figure (tests/test_trace_anatomy.py). Nothing is asserted
 here: it prints the figures and, with `--output`, writes them as JSON.
@@ -37,6 +40,26 @@ from env_server.task.traces import overlap_groups  # noqa: E402
 from shared_schema import Event  # noqa: E402
 
 EVENT_LINE = re.compile(r"^- (.+?) (\d\d:\d\d)-(\d\d:\d\d): (?:priority, 2 x \d+ = )?(\d+)$")
+CHECKED_LINE = re.compile(
+    r"^- (.+?) (\d\d:\d\d)-(\d\d:\d\d): ([\d +-]+?) = (\d+)(?:, priority x 2 = (\d+))?; "
+    r"(?:first|\d\d:\d\d (?:<|>=) (\d\d:\d\d) (overlap|clear))$"
+)
+
+
+def _sum(terms: str) -> int | None:
+    """`14 + 46` -> 60, `19 - 4` -> 15; None for anything else."""
+    if re.fullmatch(r"\d+ - \d+", terms):
+        end, start = terms.split(" - ")
+        return int(end) - int(start)
+    if re.fullmatch(r"\d+( \+ \d+)+", terms):
+        return sum(int(t) for t in terms.split(" + "))
+    return None
+
+
+def _before(events: dict[str, Event], event: Event) -> list[Event]:
+    """The events listed before `event` in chronological order (the traces' order)."""
+    key = lambda e: (e.start_min, e.end_min, e.name)  # noqa: E731  (env_server.task.prompts.by_start_time)
+    return [e for e in events.values() if key(e) < key(event)]
 
 
 def _claimed(line: str, names: list[str]) -> list[str]:
@@ -63,20 +86,42 @@ def anatomy(rows: list[dict[str, Any]]) -> dict[str, Any]:
     values: Counter[int] = Counter()
     claims = true_claims = pairs = named = 0
     broken = broken_named = 0
+    checked = sums_ok = ends_ok = checks_ok = 0
     for row in rows:
         events = {e["name"]: Event.model_validate(e) for e in row["problem"]["events"]}
         priorities = set(row["problem"]["priorities"])
         think = row["completion"].split("</think>", 1)[0]
-        overlap_lines = [line for line in think.splitlines() if " overlap" in line and ":" in line]
+        overlap_lines = [
+            line for line in think.splitlines() if " overlap" in line and ":" in line and line[:2] != "- "
+        ]
         named_pairs = set()
         for text in think.splitlines():
-            m = EVENT_LINE.match(text.strip())
+            m, c = EVENT_LINE.match(text.strip()), CHECKED_LINE.match(text.strip())
             if m and m.group(1) in events:
-                e = events[m.group(1)]
-                lines += 1
-                times_ok += (m.group(2), m.group(3)) == (e.start, e.end)
-                values_ok += int(m.group(4)) == (PRIORITY_WEIGHT if e.name in priorities else 1) * e.duration
-                values[int(m.group(4))] += 1
+                name, start, end, value = m.group(1), m.group(2), m.group(3), int(m.group(4))
+            elif c and c.group(1) in events:
+                name, start, end = c.group(1), c.group(2), c.group(3)
+                value = int(c.group(6) or c.group(5))
+            else:
+                continue
+            e = events[name]
+            lines += 1
+            times_ok += (start, end) == (e.start, e.end)
+            values_ok += value == (PRIORITY_WEIGHT if e.name in priorities else 1) * e.duration
+            values[value] += 1
+            if c:
+                checked += 1
+                sums_ok += _sum(c.group(4)) == int(c.group(5))
+                earlier = _before(events, e)
+                latest = max((o.end_min for o in earlier), default=None)
+                written = c.group(7)
+                ends_ok += (written is None and latest is None) or (
+                    written is not None
+                    and latest is not None
+                    and written == f"{latest // 60:02d}:{latest % 60:02d}"
+                )
+                truth = "first" if latest is None else ("overlap" if e.start_min < latest else "clear")
+                checks_ok += (c.group(8) or "first") == truth
         for text in overlap_lines:
             named_here = _claimed(text, list(events))
             if len(named_here) < 2:
@@ -110,6 +155,10 @@ def anatomy(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "overlap_recall": share(named, pairs),
         "broken_pairs": broken,
         "broken_pairs_named": broken_named,
+        "checked_lines": checked,
+        "sums_right": share(sums_ok, checked),
+        "latest_ends_right": share(ends_ok, checked),
+        "checks_right": share(checks_ok, checked),
     }
 
 
@@ -129,6 +178,13 @@ def main() -> None:
             f"true overlapping pairs {figures['overlapping_pairs']}, named {figures['overlap_recall']:.0%}; "
             f"pairs broken by `overlap` answers {figures['broken_pairs']}, named in the trace "
             f"{figures['broken_pairs_named']}"
+            + (
+                f"; checked lines {figures['checked_lines']}: sums right {figures['sums_right']:.0%}, "
+                f"latest ends right {figures['latest_ends_right']:.0%}, overlap/clear right "
+                f"{figures['checks_right']:.0%}"
+                if figures["checked_lines"]
+                else ""
+            )
         )
     if opts.output:
         opts.output.write_text(json.dumps(found, indent=2) + "\n")

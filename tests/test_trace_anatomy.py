@@ -4,6 +4,7 @@ every figure, and a trace that misstates values and overlaps is caught."""
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ def _row(
     }
 
 
-@pytest.mark.parametrize("style", ["by_hour", "sorted"])
+@pytest.mark.parametrize("style", ["by_hour", "sorted", "checked"])
 def test_the_solvers_traces_are_right_on_every_figure(style: str) -> None:
     problems = [generate_problem(0, "test", i) for i in range(40)]
     figures = study.anatomy([_row(p, traced_completion(p, style=style)) for p in problems])
@@ -42,6 +43,27 @@ def test_the_solvers_traces_are_right_on_every_figure(style: str) -> None:
     assert figures["times_right"] == figures["values_right"] == 1.0
     assert figures["overlapping_pairs"] > 20 and figures["overlap_recall"] == 1.0
     assert figures["overlap_lines"] > 10 and figures["overlap_precision"] == 1.0
+    if style == "checked":
+        assert figures["checked_lines"] == figures["event_lines"]
+        assert figures["sums_right"] == figures["latest_ends_right"] == figures["checks_right"] == 1.0
+    else:
+        assert figures["checked_lines"] == 0 and figures["checks_right"] is None
+
+
+def test_a_wrong_checked_line_is_caught() -> None:
+    problem = _two_overlapping()
+    _, b = sorted(problem.events[:2], key=lambda e: (e.start_min, e.end_min, e.name))
+    lines = traced_completion(problem, style="checked").splitlines()
+    wrong = []
+    for line in lines:
+        if line.startswith(f"- {b.name} {b.start}-"):  # b overlaps a: write it as clear, its sum off by 5
+            line = re.sub(r": (\d+)", lambda m: f": {int(m.group(1)) + 5}", line, count=1)
+            line = line.replace(" overlap", " clear").replace(" < ", " >= ")
+        wrong.append(line)
+    figures = study.anatomy([_row(problem, "\n".join(wrong))])
+    n = figures["checked_lines"]
+    assert n == len(problem.events) and figures["checks_right"] == round((n - 1) / n, 3)
+    assert figures["sums_right"] == round((n - 1) / n, 3) and figures["latest_ends_right"] == 1.0
 
 
 def test_a_wrong_trace_is_caught() -> None:
