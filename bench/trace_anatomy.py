@@ -40,6 +40,7 @@ from env_server.task.traces import overlap_groups  # noqa: E402
 from shared_schema import Event  # noqa: E402
 
 EVENT_LINE = re.compile(r"^- (.+?) (\d\d:\d\d)-(\d\d:\d\d): (?:priority, 2 x \d+ = )?(\d+)$")
+EVENT_TIMES = re.compile(r"^- .+ \d\d:\d\d-\d\d:\d\d: ")
 CHECKED_LINE = re.compile(
     r"^- (.+?) (\d\d:\d\d)-(\d\d:\d\d): ([\d +-]+?) = (\d+)(?:, priority x 2 = (\d+))?; "
     r"(?:first|\d\d:\d\d (?:<|>=) (\d\d:\d\d) (overlap|clear))$"
@@ -91,8 +92,10 @@ def anatomy(rows: list[dict[str, Any]]) -> dict[str, Any]:
         events = {e["name"]: Event.model_validate(e) for e in row["problem"]["events"]}
         priorities = set(row["problem"]["priorities"])
         think = row["completion"].split("</think>", 1)[0]
-        overlap_lines = [
-            line for line in think.splitlines() if " overlap" in line and ":" in line and line[:2] != "- "
+        overlap_lines = [  # an event line (`- NAME HH:MM-HH:MM: ...`, checked ones say overlap) is no claim
+            line
+            for line in think.splitlines()
+            if " overlap" in line and ":" in line and not EVENT_TIMES.match(line.strip())
         ]
         named_pairs = set()
         for text in think.splitlines():
