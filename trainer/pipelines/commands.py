@@ -69,6 +69,15 @@ def learn(
             "(docs/vllm-cpu.md). GRPO's engine is TRL's and compiles.",
         ),
     ] = False,
+    joint_eval: Annotated[
+        bool,
+        typer.Option(
+            "--joint_eval",
+            help="With --engine hf: evaluate base, SFT and GRPO after training in one generation whose "
+            "batches mix the three models' rows (PEFT mixed-adapter batches; `make demo` does), instead of "
+            "one generation after each phase. --eval_batch_size is then the rows of all three.",
+        ),
+    ] = False,
     secondary_eval: Annotated[
         bool,
         typer.Option(
@@ -123,6 +132,7 @@ def learn(
             eval_dtype=eval_dtype,
             engine=engine,
             eval_enforce_eager=eval_enforce_eager,
+            joint_eval=joint_eval,
             secondary_eval=secondary_eval,
             curriculum=curriculum,
             curriculum_config=curriculum_config,

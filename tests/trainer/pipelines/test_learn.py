@@ -213,7 +213,8 @@ def test_learn_with_a_curriculum(live_server: LiveServer, tiny_model_dir: Path, 
 
 def test_learn_command_flags_reach_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     """`--no_secondary_eval` turns the secondary evaluation off (a flag with no off form could not), and
-    `--curriculum` turns the curriculum on; `--trace_style` reaches the SFT phase."""
+    `--curriculum` turns the curriculum on; `--trace_style` reaches the SFT phase; `--joint_eval` the
+    evaluations."""
     import typer
     from typer.testing import CliRunner
 
@@ -226,12 +227,12 @@ def test_learn_command_flags_reach_the_settings(monkeypatch: pytest.MonkeyPatch)
     register(app)
     app.command("noop")(lambda: None)  # two commands, so `learn` is a subcommand as in sched-train
     runner = CliRunner()
-    flags = ["learn", "--no_secondary_eval", "--curriculum", "--trace_style", "by_hour"]
+    flags = ["learn", "--no_secondary_eval", "--curriculum", "--trace_style", "by_hour", "--joint_eval"]
     assert runner.invoke(app, flags).exit_code == 0
     assert runner.invoke(app, ["learn"]).exit_code == 0
-    assert [(s.secondary_eval, s.curriculum, s.trace_style) for s in seen] == [
-        (False, True, "by_hour"),
-        (True, False, learn_module.LearnSettings().trace_style),
+    assert [(s.secondary_eval, s.curriculum, s.trace_style, s.joint_eval) for s in seen] == [
+        (False, True, "by_hour", True),
+        (True, False, learn_module.LearnSettings().trace_style, False),
     ]
 
 
