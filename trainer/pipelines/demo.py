@@ -1,12 +1,10 @@
 """`make demo`: watch SmolLM2-135M start to learn the task on a laptop CPU, in a few minutes.
 
 The learning pipeline of `make learn` (docs/learning.md), shrunk to fit a coffee break: the service
-starts in the background, a short cold-start SFT of the embedded SmolLM2-135M-Instruct on 80 of the
-solver's traced answers starts teaching it the method, 2 GRPO steps (4 completions of one problem each,
-temperature 0.7, rewards from the service) continue it, and then the base model, the SFT checkpoint and
-the GRPO one answer the same 8 held-out test problems, in one generation whose batches mix the three
-models' rows (`LearnSettings.joint_eval`: the base weights are read once per decoding step for all
-three). It prints a line per training step and ends with the before/after table
+starts in the background, the embedded SmolLM2-135M-Instruct answers 8 held-out test problems, a short
+cold-start SFT on 80 of the solver's traced answers starts teaching it the method, 2 GRPO steps
+(4 completions of one problem each, temperature 0.7, rewards from the service) continue it, and the same
+8 problems are answered again. It prints a line per training step and ends with the before/after table
 (what it measured last, and how long it took: docs/learning.md). Everything goes to `runs/demo`; `make
 learn` is the full-size run (100 test problems).
 
@@ -59,9 +57,10 @@ def demo_settings(output_dir: Path, env_url: str | None = None, quick: bool = Fa
         trace_style="sorted",
         eval_size=8,
         eval_max_new_tokens=512,
-        eval_batch_size=40,  # every evaluation in one batch: base 8, SFT and GRPO 8 + 8 (two styles) each
-        secondary_eval_phases=("sft", "grpo"),  # the base model: 0 of 8 on guided prompts in every run
-        joint_eval=True,
+        eval_batch_size=16,  # both prompt styles of a phase in one batch (`learn.evaluate`)
+        # the base model: 0 of 8 on guided prompts in every run. Evaluated after each phase, not all three
+        # together (`joint_eval`): one mixed batch of 40 rows took longer than three batches (v17)
+        secondary_eval_phases=("sft", "grpo"),
         sft_args=SFT_ARGS,
         grpo_args=GRPO_ARGS,
     )
@@ -70,7 +69,7 @@ def demo_settings(output_dir: Path, env_url: str | None = None, quick: bool = Fa
             settings,
             eval_size=2,
             eval_max_new_tokens=128,
-            eval_batch_size=6,
+            eval_batch_size=2,
             secondary_eval=False,
             sft_args=QUICK_SFT_ARGS,
             grpo_args=QUICK_GRPO_ARGS,
