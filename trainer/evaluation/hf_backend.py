@@ -117,7 +117,8 @@ class HFAdapterMix:
     the base (`learn`'s GRPO phase: `grpo`'s base is `sft/merged`, checked), loaded as one adapter that
     concatenates both (PEFT's `cat` combination: the sum of their updates, exactly). Each row of a batch
     names its model (PEFT's mixed-adapter batches), so a decoding step reads the base weights once for
-    every model's rows, and `make demo`'s three evaluations cost one generation instead of three.
+    every model's rows. On this CPU that does not pay: unmerged adapters cost every row, and `make demo`'s
+    40 mixed rows took 333-441 s against 320 s for three merged evaluations (docs/learning.md).
 
     The adapters stay unmerged (each row's update is computed beside the base matmul), so answers equal
     those of each model evaluated on its own up to the rounding of merging (tested in float32).

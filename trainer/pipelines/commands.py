@@ -74,8 +74,8 @@ def learn(
         typer.Option(
             "--joint_eval",
             help="With --engine hf: evaluate base, SFT and GRPO after training in one generation whose "
-            "batches mix the three models' rows (PEFT mixed-adapter batches; `make demo` does), instead of "
-            "one generation after each phase. --eval_batch_size is then the rows of all three.",
+            "batches mix the three models' rows (PEFT mixed-adapter batches; not faster on a CPU), "
+            "instead of one generation after each phase. --eval_batch_size is then the rows of all three.",
         ),
     ] = False,
     secondary_eval: Annotated[

@@ -101,7 +101,7 @@ class LearnSettings:
     curriculum_config: str | None = None  # JSON of CurriculumConfig fields
     # Evaluate base, SFT and GRPO after training, in one transformers generation whose batches mix the
     # three models' rows (`HFAdapterMix`; engine hf only), instead of one generation per phase: each
-    # decoding step then reads the base weights once for all three (`make demo`).
+    # decoding step then reads the base weights once for all three. Not faster on this CPU (docs/learning.md).
     joint_eval: bool = False
 
     def eval_styles(self, phase: str | None = None) -> tuple[str, ...]:

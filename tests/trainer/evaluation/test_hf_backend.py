@@ -122,7 +122,7 @@ def test_adapter_mix_answers_as_each_model_alone(
     client: TestClient, tiny_model_dir: Path, tmp_path: Path
 ) -> None:
     """Base, SFT and GRPO-on-merged-SFT rows in the same batches answer as each model on its own: the
-    mix is `make demo`'s one evaluation call for three models."""
+    mix is `learn --joint_eval`'s one evaluation call for three models."""
     from trainer.evaluation.hf_backend import HFAdapterMix, HFBackend
     from trainer.training.model_prep import merge_adapter
 

@@ -153,7 +153,7 @@ def test_learn_with_vllm_generating(
 def test_learn_evaluates_every_phase_together_as_each_alone(
     live_server: LiveServer, tiny_model_dir: Path, tmp_path: Path
 ) -> None:
-    """`joint_eval` (`make demo`): the phases train first, then base, SFT and GRPO answer in one generation
+    """`joint_eval` (`--joint_eval`): the phases train first, then base, SFT and GRPO answer in one generation
     whose batches mix their rows, written where `learn` writes each phase's evaluation; each phase's
     answers are those of its model evaluated alone (float32: no rounding to tell them apart)."""
     from trainer.client.env_client import EnvClient
