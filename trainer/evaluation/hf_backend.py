@@ -48,6 +48,47 @@ def _generate(
     return gens
 
 
+def _left_padded_tokenizer(source: str) -> Any:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _generate_all(
+    backend: HFBackend | HFAdapterMix,
+    problems: Sequence[EvalProblem],
+    progress: Progress | None,
+    adapter_names: list[str] | None = None,
+) -> list[Generation]:
+    """One completion per problem, in order: chat-formatted, sorted by length, `backend.batch_size` at a
+    time; `adapter_names` (one per problem) names the adapter each row of a mixed batch uses."""
+    import torch
+
+    torch.manual_seed(backend.sampling.seed)
+    tok = backend.tokenizer
+    texts = [
+        str(tok.apply_chat_template(p.messages(), tokenize=False, add_generation_prompt=True))
+        for p in problems
+    ]
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    results: dict[int, Generation] = {}
+    for start in range(0, len(order), backend.batch_size):
+        idx = order[start : start + backend.batch_size]
+        extra = {"adapter_names": [adapter_names[i] for i in idx]} if adapter_names is not None else {}
+        batch = _generate(
+            backend.model, tok, backend.sampling, backend.device, [texts[i] for i in idx], **extra
+        )
+        for i, g in zip(idx, batch, strict=True):
+            results[i] = g
+        if progress is not None:
+            progress(len(idx))
+    return [results[i] for i in range(len(texts))]
+
+
 class HFBackend:
     """Greedy or sampled generation with `model.generate`, `batch_size` prompts at a time."""
 
@@ -62,7 +103,7 @@ class HFBackend:
         dtype: str = "auto",
     ) -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
         from trainer.training.model_prep import resolve_dtype
 
@@ -71,10 +112,7 @@ class HFBackend:
         self.dtype = resolve_dtype(dtype, self.device)
         base = adapter_base(model)
         tok_source = model if base is None or (Path(model) / "tokenizer_config.json").is_file() else base
-        self.tokenizer = AutoTokenizer.from_pretrained(tok_source)
-        self.tokenizer.padding_side = "left"
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tokenizer = _left_padded_tokenizer(tok_source)
         net: Any = AutoModelForCausalLM.from_pretrained(base or model, dtype=getattr(torch, self.dtype))
         if base is not None:
             from peft import PeftModel
@@ -84,26 +122,8 @@ class HFBackend:
             net = PeftModel.from_pretrained(net, model).merge_and_unload()
         self.model = net.to(self.device).eval()
 
-    def _generate_batch(self, prompts: list[str]) -> list[Generation]:
-        return _generate(self.model, self.tokenizer, self.sampling, self.device, prompts)
-
     def generate(self, problems: Sequence[EvalProblem], progress: Progress | None = None) -> list[Generation]:
-        import torch
-
-        torch.manual_seed(self.sampling.seed)
-        texts = [
-            str(self.tokenizer.apply_chat_template(p.messages(), tokenize=False, add_generation_prompt=True))
-            for p in problems
-        ]
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        results: dict[int, Generation] = {}
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            for i, g in zip(idx, self._generate_batch([texts[i] for i in idx]), strict=True):
-                results[i] = g
-            if progress is not None:
-                progress(len(idx))
-        return [results[i] for i in range(len(texts))]
+        return _generate_all(self, problems, progress)
 
 
 BASE_ROWS = "__base__"  # PEFT's name for the rows of a mixed batch that the base model answers
@@ -137,17 +157,14 @@ class HFAdapterMix:
     ) -> None:
         import torch
         from peft import PeftModel
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
         from trainer.training.model_prep import MERGED, resolve_dtype
 
         self.sampling, self.batch_size = sampling, max(1, batch_size)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.dtype = resolve_dtype(dtype, self.device)
-        self.tokenizer = AutoTokenizer.from_pretrained(base)
-        self.tokenizer.padding_side = "left"
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tokenizer = _left_padded_tokenizer(base)
         net: Any = AutoModelForCausalLM.from_pretrained(base, dtype=getattr(torch, self.dtype))
         loaded: dict[str, str] = {}  # adapter directory -> its PEFT name
         self.adapter: dict[str, str] = {}  # model name -> the PEFT adapter (or BASE_ROWS) its rows use
@@ -185,27 +202,8 @@ class HFAdapterMix:
         self, items: Sequence[tuple[str, EvalProblem]], progress: Progress | None = None
     ) -> list[Generation]:
         """One completion per (model name, problem), in order; batches mix the models' rows."""
-        import torch
-
-        torch.manual_seed(self.sampling.seed)
-        texts = [
-            str(self.tokenizer.apply_chat_template(p.messages(), tokenize=False, add_generation_prompt=True))
-            for _, p in items
-        ]
         rows = [self.adapter[name] for name, _ in items]
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        results: dict[int, Generation] = {}
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            batch = _generate(
-                self.model, self.tokenizer, self.sampling, self.device, [texts[i] for i in idx],
-                adapter_names=[rows[i] for i in idx],
-            )  # fmt: skip
-            for i, g in zip(idx, batch, strict=True):
-                results[i] = g
-            if progress is not None:
-                progress(len(idx))
-        return [results[i] for i in range(len(texts))]
+        return _generate_all(self, [p for _, p in items], progress, rows)
 
 
 class _MixedModel:
